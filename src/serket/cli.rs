@@ -1,6 +1,14 @@
-//! `gmvae serket <pipeline>`.
+//! `gmvae serket <pipeline>`: the tutorial pipelines, built and updated as the tutorial
+//! scripts do, with per-round scores in `<out>/summary.json`.
 
-use anyhow::{bail, Result};
+use super::data::{self, Matrix, Source, DEFAULT_ZIP, ZIP_CATEGORY, ZIP_IMAGES, ZIP_SPEECH};
+use super::framework::{Module, Observation, Serket};
+use super::gmm::{Gmm, GmmRound};
+use super::mlda::{Mlda, MldaRound};
+use super::vae::{Vae, VaeConfig, VaePreset, VaeRound};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `gmvae serket`.
 #[derive(Debug, clap::Args)]
@@ -13,12 +21,252 @@ pub struct SerketArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum Pipeline {
     /// VAE + GMM on the 3000 MNIST images.
-    VaeGmm,
+    VaeGmm(PipelineArgs),
     /// VAE + GMM + MLDA on the images and the paired speech features.
-    VaeGmmMlda,
+    VaeGmmMlda(PipelineArgs),
+}
+
+/// Data, schedule and model settings shared by both pipelines.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PipelineArgs {
+    /// Images: the tutorial's data.zip (member data/data1.txt) or a whitespace-separated text
+    /// matrix (N x 784, values in [0, 1]; LF or CRLF).
+    #[arg(long, default_value = DEFAULT_ZIP)]
+    pub data: PathBuf,
+    /// Speech HAC counts (vae-gmm-mlda only): a text matrix; default: member data/data2.txt of
+    /// --data when it is a zip.
+    #[arg(long)]
+    pub speech: Option<PathBuf>,
+    /// True labels, one per line (scores only; never used for training); default: member
+    /// data/category.txt of --data when it is a zip (same labels as VAE+GMM/category.txt).
+    #[arg(long)]
+    pub category: Option<PathBuf>,
+    /// Output root; modules write module%03d_<name>/ folders under it.
+    #[arg(long, default_value = "runs/serket")]
+    pub out: PathBuf,
+    /// Rounds of updates (each updates every module once, bottom-up).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Seed of every random draw (weights, batches, noise, Gibbs sampling).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// VAE generation: upstream (HEAD; default) or tutorial (2019 code).
+    #[arg(long, value_enum, default_value_t = VaePreset::Upstream)]
+    pub preset: VaePreset,
+    /// VAE epochs per update.
+    #[arg(long, default_value_t = 200)]
+    pub epochs: usize,
+    /// VAE mini-batch size.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+    /// VAE latent dimension.
+    #[arg(long, default_value_t = 18)]
+    pub latent: usize,
+    /// GMM classes and MLDA topics.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// GMM Gibbs sweeps per update.
+    #[arg(long, default_value_t = 100)]
+    pub gmm_iters: usize,
+    /// MLDA Gibbs iterations per update.
+    #[arg(long, default_value_t = 100)]
+    pub mlda_iters: usize,
+    /// MLDA words per document for each modality (speech, GMM).
+    #[arg(long, value_delimiter = ',', default_value = "200,200")]
+    pub weights: Vec<f64>,
+    /// Skip the 3000 x 784 reconstruction file.
+    #[arg(long)]
+    pub no_reconstructions: bool,
+}
+
+impl Default for PipelineArgs {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            a: PipelineArgs,
+        }
+        P::parse_from(["serket"]).a
+    }
+}
+
+/// Inputs of a pipeline.
+pub struct Inputs {
+    pub images: Matrix,
+    pub speech: Option<Matrix>,
+    pub labels: Option<Vec<usize>>,
+}
+
+impl Inputs {
+    /// Reads the inputs named by `args`; `with_speech` for the MLDA pipeline.
+    pub fn load(args: &PipelineArgs, with_speech: bool) -> Result<Self> {
+        let img_src = Source::from_path(&args.data, ZIP_IMAGES);
+        let zip = matches!(img_src, Source::Zip { .. });
+        let images = img_src.read()?;
+        let mut rows = vec![(img_src.to_string(), images.rows)];
+        let labels = match (&args.category, zip) {
+            (Some(p), _) => Some(Source::Text(p.clone())),
+            (None, true) => Some(Source::from_path(&args.data, ZIP_CATEGORY)),
+            (None, false) => None,
+        }
+        .map(|s| -> Result<_> {
+            let l = s.read_labels()?;
+            rows.push((s.to_string(), l.len()));
+            Ok(l)
+        })
+        .transpose()?;
+        let speech = if with_speech {
+            let s = match (&args.speech, zip) {
+                (Some(p), _) => Source::Text(p.clone()),
+                (None, true) => Source::from_path(&args.data, ZIP_SPEECH),
+                (None, false) => {
+                    anyhow::bail!("vae-gmm-mlda needs --speech when --data is not a zip")
+                }
+            };
+            let m = s.read()?;
+            rows.push((s.to_string(), m.rows));
+            Some(m)
+        } else {
+            None
+        };
+        let named: Vec<(&str, usize)> = rows.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        data::check_rows(&named)?;
+        Ok(Self {
+            images,
+            speech,
+            labels,
+        })
+    }
+}
+
+/// Per-round records of every module of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub pipeline: String,
+    pub seed: u64,
+    pub vae: VaeConfig,
+    pub rounds: usize,
+    pub gmm_iters: usize,
+    pub mlda_iters: usize,
+    pub vae_history: Vec<VaeRound>,
+    pub gmm_history: Vec<GmmRound>,
+    pub mlda_history: Vec<MldaRound>,
+    pub wall_seconds: f64,
+}
+
+fn vae_config(args: &PipelineArgs) -> VaeConfig {
+    let mut cfg = VaeConfig::preset(args.preset);
+    cfg.epochs = args.epochs;
+    cfg.batch_size = Some(args.batch_size);
+    cfg
+}
+
+/// The VAE+GMM tutorial: `obs → vae → gmm`, `rounds` × [vae, gmm].
+pub fn vae_gmm(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
+    let t0 = std::time::Instant::now();
+    let srk = Serket::new(&args.out, args.seed);
+    let obs = Observation::new(&srk, inputs.images); // module000_obs
+    let mut vae1 = Vae::new(&srk, args.latent, vae_config(args)); // module001_vae
+    let mut gmm1 = Gmm::new(&srk, args.k, inputs.labels).iters(args.gmm_iters); // module002_gmm
+    vae1.save_reconstructions = !args.no_reconstructions;
+    vae1.connect(&[&obs]);
+    gmm1.connect(&[&vae1]);
+    for r in 0..args.rounds {
+        vae1.update()?;
+        gmm1.update()?;
+        report(r, &vae1.history, &gmm1.history, &[]);
+    }
+    let summary = Summary {
+        pipeline: "vae-gmm".into(),
+        seed: args.seed,
+        vae: vae1.cfg.clone(),
+        rounds: args.rounds,
+        gmm_iters: args.gmm_iters,
+        mlda_iters: 0,
+        vae_history: vae1.history,
+        gmm_history: gmm1.history,
+        mlda_history: Vec::new(),
+        wall_seconds: t0.elapsed().as_secs_f64(),
+    };
+    write_summary(&args.out, &summary)?;
+    Ok(summary)
+}
+
+/// The VAE+GMM+MLDA tutorial: `obs1 → vae → gmm`, `(obs2, gmm) → mlda`,
+/// `rounds` × [vae, gmm, mlda].
+pub fn vae_gmm_mlda(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
+    let t0 = std::time::Instant::now();
+    let speech = inputs
+        .speech
+        .context("vae-gmm-mlda needs the speech matrix")?;
+    let srk = Serket::new(&args.out, args.seed);
+    let obs1 = Observation::new(&srk, inputs.images); // module000_obs
+    let obs2 = Observation::new(&srk, speech); // module001_obs
+    let mut vae1 = Vae::new(&srk, args.latent, vae_config(args)); // module002_vae
+    let mut gmm1 = Gmm::new(&srk, args.k, inputs.labels.clone()).iters(args.gmm_iters); // module003_gmm
+    let mut mlda1 =
+        Mlda::new(&srk, args.k, Some(args.weights.clone()), inputs.labels).iters(args.mlda_iters); // module004_mlda
+    vae1.save_reconstructions = !args.no_reconstructions;
+    vae1.connect(&[&obs1]);
+    gmm1.connect(&[&vae1]);
+    mlda1.connect(&[&obs2, &gmm1]);
+    for r in 0..args.rounds {
+        vae1.update()?;
+        gmm1.update()?;
+        mlda1.update()?;
+        report(r, &vae1.history, &gmm1.history, &mlda1.history);
+    }
+    let summary = Summary {
+        pipeline: "vae-gmm-mlda".into(),
+        seed: args.seed,
+        vae: vae1.cfg.clone(),
+        rounds: args.rounds,
+        gmm_iters: args.gmm_iters,
+        mlda_iters: args.mlda_iters,
+        vae_history: vae1.history,
+        gmm_history: gmm1.history,
+        mlda_history: mlda1.history,
+        wall_seconds: t0.elapsed().as_secs_f64(),
+    };
+    write_summary(&args.out, &summary)?;
+    Ok(summary)
+}
+
+fn report(r: usize, vae: &[VaeRound], gmm: &[GmmRound], mlda: &[MldaRound]) {
+    let mut line = format!("round {r}:");
+    if let Some(v) = vae.last() {
+        line += &format!(" vae loss {:.2} ({:.1}s)", v.final_loss, v.seconds);
+    }
+    if let Some(g) = gmm.last() {
+        if let Some(s) = g.scores {
+            line += &format!(
+                " | gmm acc {:.4} (hungarian {:.4}) nmi {:.4} classes {} ({:.1}s)",
+                s.greedy, s.hungarian, s.nmi, s.used_classes, g.seconds
+            );
+        }
+    }
+    if let Some(m) = mlda.last() {
+        if let Some(s) = m.scores {
+            line += &format!(
+                " | mlda acc {:.4} (hungarian {:.4}) nmi {:.4} ({:.1}s)",
+                s.greedy, s.hungarian, s.nmi, m.seconds
+            );
+        }
+    }
+    eprintln!("{line}");
+}
+
+fn write_summary(out: &Path, s: &Summary) -> Result<()> {
+    crate::atomic::write_str(&out.join("summary.json"), &serde_json::to_string_pretty(s)?)
 }
 
 /// Runs a pipeline.
 pub fn run(args: &SerketArgs) -> Result<()> {
-    bail!("serket pipeline {:?} is not implemented yet", args.pipeline)
+    let s = match &args.pipeline {
+        Pipeline::VaeGmm(a) => vae_gmm(Inputs::load(a, false)?, a)?,
+        Pipeline::VaeGmmMlda(a) => vae_gmm_mlda(Inputs::load(a, true)?, a)?,
+    };
+    eprintln!("{} finished in {:.1}s", s.pipeline, s.wall_seconds);
+    Ok(())
 }
