@@ -298,6 +298,7 @@ impl Module for Vae {
         for (e, l) in epoch_loss.iter().enumerate() {
             let _ = writeln!(log, "{} {l:.6}", e + 1);
         }
+        // `epoch loss` rows: the mean mini-batch loss of each epoch (T logs the last batch's).
         node.save(r, "loss.txt", &log)?;
         if self.save_reconstructions {
             // Latest round only: 3000 x 784 values per round would dominate the output.
