@@ -1,10 +1,10 @@
 //! gmvae: deep unsupervised clustering with Gaussian-mixture variational autoencoders
 //! (Dilokthanakul et al. 2016, arXiv:1611.02648) on candle, with Serket's modular baselines.
 
-pub mod atomic;
 pub mod device;
-pub mod dump;
 pub mod metrics;
 pub mod optim;
 pub mod rng;
+pub mod atomic;
+pub mod dump;
 pub mod serket;
