@@ -7,4 +7,5 @@ pub mod optim;
 pub mod rng;
 pub mod atomic;
 pub mod dump;
+pub mod visual;
 pub mod serket;
