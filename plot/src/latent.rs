@@ -113,6 +113,19 @@ pub fn render_latent(dump: &LatentDump, color_by: ColorBy, out: &Path) -> Result
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(plot_err)?;
+        // In label mode component k has no colour of its own among the points: draw it grey.
+        let ring_color = |k: usize| match color_by {
+            ColorBy::Cluster => style::color(k),
+            ColorBy::Label => RGBColor(90, 90, 90),
+        };
+        // Fills first so they tint the background without veiling the points.
+        chart
+            .draw_series(
+                comps.iter().enumerate().map(|(k, (_, ring))| {
+                    Polygon::new(ring.clone(), ring_color(k).mix(0.10).filled())
+                }),
+            )
+            .map_err(plot_err)?;
         // Small translucent dots: MNIST dumps hold thousands of overlapping points.
         let r = if points.len() > 2000 { 2 } else { 3 };
         chart
@@ -122,25 +135,11 @@ pub fn render_latent(dump: &LatentDump, color_by: ColorBy, out: &Path) -> Result
                     .map(|&(p, c)| Circle::new(p, r, style::color(c as usize).mix(0.6).filled())),
             )
             .map_err(plot_err)?;
-        for (k, (_, ring)) in comps.iter().enumerate() {
-            // In label mode component k has no colour of its own among the points: draw it grey.
-            let col = match color_by {
-                ColorBy::Cluster => style::color(k),
-                ColorBy::Label => RGBColor(90, 90, 90),
-            };
-            chart
-                .draw_series(std::iter::once(Polygon::new(
-                    ring.clone(),
-                    col.mix(0.10).filled(),
-                )))
-                .map_err(plot_err)?;
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    ring.clone(),
-                    col.stroke_width(2),
-                )))
-                .map_err(plot_err)?;
-        }
+        chart
+            .draw_series(comps.iter().enumerate().map(|(k, (_, ring))| {
+                PathElement::new(ring.clone(), ring_color(k).stroke_width(2))
+            }))
+            .map_err(plot_err)?;
         for (k, (center, _)) in comps.iter().enumerate() {
             let star = EmptyElement::at(*center)
                 + Polygon::new(style::star(11.0), BLACK.filled())

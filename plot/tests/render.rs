@@ -138,6 +138,7 @@ fn bin(name: &str) -> PathBuf {
         "plot_recon" => env!("CARGO_BIN_EXE_plot_recon").into(),
         "plot_curves" => env!("CARGO_BIN_EXE_plot_curves").into(),
         "plot_usage" => env!("CARGO_BIN_EXE_plot_usage").into(),
+        "plot_all" => env!("CARGO_BIN_EXE_plot_all").into(),
         _ => unreachable!(),
     }
 }
@@ -285,6 +286,33 @@ fn image_run_renders_every_plot() {
     // Bright bars of originals (255) and reconstructions (0.85 -> 217) are both there.
     assert!(count_near(&p.join("recon.png"), [255, 255, 255], 0) > 30 * 49);
     assert!(count_near(&p.join("recon.png"), [217, 217, 217], 1) > 30 * 7 * 7);
+}
+
+#[test]
+fn plot_all_draws_the_four_pictures_and_reports_what_is_missing() {
+    let dir = run_dir(&image_dump(1), true);
+    let out = tempfile::tempdir().unwrap();
+    let (d, o) = (dir.path().to_str().unwrap(), out.path().to_str().unwrap());
+    let r = run("plot_all", &[d, "--out-dir", o, "--by-label"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for (name, size) in [
+        ("latent.png", Some((1000, 800))),
+        ("recon.png", None),
+        ("curves.png", Some((1500, 500))),
+        ("usage.png", Some((1000, 600))),
+    ] {
+        check_png(&out.path().join(name), size, 10, 0);
+    }
+    // Without metrics.csv the dump's pictures are still drawn, and the error names the file.
+    std::fs::remove_file(dir.path().join("metrics.csv")).unwrap();
+    let out2 = tempfile::tempdir().unwrap();
+    let r = run("plot_all", &[d, "-o", out2.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("metrics.csv") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(out2.path().join("latent.png").exists() && !out2.path().join("curves.png").exists());
 }
 
 #[test]
