@@ -92,9 +92,15 @@ pub fn render_latent(dump: &LatentDump, color_by: ColorBy, out: &Path) -> Result
         ColorBy::Label => "coloured by true label",
     };
     let title = format!("Latent q(x|y) means, {what} ({})", run_caption(dump));
-    let mut classes: Vec<u32> = points.iter().map(|p| p.1).collect();
-    classes.sort_unstable();
-    classes.dedup();
+    // Legend rows with counts; in cluster mode every component is listed, also empty ones,
+    // because each has an ellipse of its colour.
+    let mut counts = std::collections::BTreeMap::<u32, usize>::new();
+    if color_by == ColorBy::Cluster {
+        counts.extend((0..dump.k as u32).map(|k| (k, 0)));
+    }
+    for p in &points {
+        *counts.entry(p.1).or_default() += 1;
+    }
     render_png(out, SIZE, |root| {
         let (chart_area, legend_area) = root.split_horizontally(SIZE.0 - 190);
         let mut chart = ChartBuilder::on(&chart_area)
@@ -146,12 +152,12 @@ pub fn render_latent(dump: &LatentDump, color_by: ColorBy, out: &Path) -> Result
                 + Text::new(format!("{k}"), (9, -20), style::small_font());
             chart.draw_series(std::iter::once(star)).map_err(plot_err)?;
         }
-        let mut entries: Vec<(Marker, String)> = classes
+        let mut entries: Vec<(Marker, String)> = counts
             .iter()
-            .map(|&c| {
+            .map(|(&c, &n)| {
                 let name = match color_by {
-                    ColorBy::Cluster => format!("cluster {c}"),
-                    ColorBy::Label => format!("label {c}"),
+                    ColorBy::Cluster => format!("cluster {c} ({n})"),
+                    ColorBy::Label => format!("label {c} ({n})"),
                 };
                 (Marker::Dot(style::color(c as usize)), name)
             })
@@ -163,8 +169,8 @@ pub fn render_latent(dump: &LatentDump, color_by: ColorBy, out: &Path) -> Result
         };
         entries.push((Marker::Line(ring_col), "2-sigma, w = 0".to_string()));
         let heading = match color_by {
-            ColorBy::Cluster => "Points: cluster",
-            ColorBy::Label => "Points: label",
+            ColorBy::Cluster => "Cluster (points)",
+            ColorBy::Label => "Label (points)",
         };
         style::draw_legend(&legend_area.margin(50, 10, 0, 5), heading, &entries)
             .map_err(plot_err)?;

@@ -56,6 +56,48 @@ pub fn plot_err<E: std::error::Error + Send + Sync + 'static>(
     anyhow::anyhow!("drawing failed: {e}")
 }
 
+/// The image shape to draw the dump's rows with: `flag` (`--image-shape`) if given, else the
+/// dump's own, else the known shape of a named image data set (the fully-connected MNIST preset
+/// trains on flat rows and records no shape, but its rows are still 28x28 pictures).
+pub fn resolve_image_shape(
+    dump: &gmvae::dump::LatentDump,
+    flag: Option<[usize; 3]>,
+) -> Result<Option<[usize; 3]>> {
+    if let Some([c, h, w]) = flag {
+        if c * h * w != dump.dy {
+            anyhow::bail!(
+                "--image-shape {c},{h},{w} holds {} values, the dump's rows have {}",
+                c * h * w,
+                dump.dy
+            );
+        }
+        return Ok(flag);
+    }
+    Ok(dump.image_shape.or(match (dump.dataset.as_str(), dump.dy) {
+        ("mnist", 784) => Some([1, 28, 28]),
+        ("svhn", 3072) => Some([3, 32, 32]),
+        _ => None,
+    }))
+}
+
+/// Parses `C,H,W` for `--image-shape`.
+pub fn parse_image_shape(s: &str) -> std::result::Result<[usize; 3], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{p}` is not a whole number"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    match v[..] {
+        [c, h, w] if (c == 1 || c == 3) && h > 0 && w > 0 => Ok([c, h, w]),
+        _ => Err(format!(
+            "expected C,H,W with C = 1 or 3, e.g. 1,28,28; got `{s}`"
+        )),
+    }
+}
+
 /// Short run description for titles: "spiral, epoch 12".
 pub fn run_caption(dump: &gmvae::dump::LatentDump) -> String {
     let name = if dump.dataset.is_empty() {
@@ -64,4 +106,46 @@ pub fn run_caption(dump: &gmvae::dump::LatentDump) -> String {
         dump.dataset.as_str()
     };
     format!("{name}, epoch {}", dump.epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_shape_flag_parses_and_is_checked() {
+        assert_eq!(parse_image_shape("1,28,28"), Ok([1, 28, 28]));
+        assert_eq!(parse_image_shape(" 3, 32 ,32"), Ok([3, 32, 32]));
+        assert!(parse_image_shape("2,28,28").is_err());
+        assert!(parse_image_shape("28,28").is_err());
+        assert!(parse_image_shape("1,x,28").is_err());
+    }
+
+    #[test]
+    fn flat_mnist_rows_are_drawn_as_28x28() {
+        let mut d = gmvae::dump::LatentDump {
+            epoch: 1,
+            dataset: "mnist".into(),
+            image_shape: None,
+            n: 0,
+            dx: 2,
+            dw: 2,
+            dy: 784,
+            k: 2,
+            x_mean: vec![],
+            w_mean: vec![],
+            q_z: vec![],
+            cluster: vec![],
+            label: None,
+            data: vec![],
+            recon: vec![],
+            prior_mean: vec![0.0; 4],
+            prior_var: vec![1.0; 4],
+        };
+        assert_eq!(resolve_image_shape(&d, None).unwrap(), Some([1, 28, 28]));
+        assert!(resolve_image_shape(&d, Some([1, 28, 27])).is_err());
+        d.dataset = "spiral".into();
+        d.dy = 2;
+        assert_eq!(resolve_image_shape(&d, None).unwrap(), None);
+    }
 }

@@ -30,8 +30,14 @@ impl Default for ImageGrid {
     }
 }
 
-pub fn render_recon(dump: &LatentDump, grid: ImageGrid, out: &Path) -> Result<()> {
-    match dump.image_shape {
+/// `image_shape`: how to draw a row as a picture (see `resolve_image_shape`); None draws points.
+pub fn render_recon(
+    dump: &LatentDump,
+    image_shape: Option<[usize; 3]>,
+    grid: ImageGrid,
+    out: &Path,
+) -> Result<()> {
+    match image_shape {
         Some(shape) => render_images(dump, shape, grid, out),
         None => render_points(dump, out),
     }
@@ -136,6 +142,12 @@ fn image_rgb(flat: &[f32], [c, h, w]: [usize; 3], s: usize) -> Vec<u8> {
 
 fn render_images(dump: &LatentDump, shape: [usize; 3], grid: ImageGrid, out: &Path) -> Result<()> {
     let [c, h, w] = shape;
+    if c * h * w != dump.dy {
+        bail!(
+            "image shape {c}x{h}x{w} does not match the dump's {} values per row",
+            dump.dy
+        );
+    }
     if c != 1 && c != 3 {
         bail!("cannot draw images with {c} channels (need 1 or 3)");
     }

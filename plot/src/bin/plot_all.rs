@@ -20,6 +20,9 @@ struct Args {
     /// Colour the latent plot by true label instead of predicted cluster.
     #[arg(long)]
     by_label: bool,
+    /// Draw rows as C,H,W images [default: the dump's shape, or the data set's known one].
+    #[arg(long, value_name = "C,H,W", value_parser = gmvae_plot::parse_image_shape)]
+    image_shape: Option<[usize; 3]>,
     #[command(flatten)]
     watch: WatchArgs,
 }
@@ -49,7 +52,8 @@ fn main() -> Result<()> {
                 let grid = ImageGrid::default();
                 for r in [
                     render_latent(&d, by, &out.join("latent.png")),
-                    render_recon(&d, grid, &out.join("recon.png")),
+                    gmvae_plot::resolve_image_shape(&d, args.image_shape)
+                        .and_then(|shape| render_recon(&d, shape, grid, &out.join("recon.png"))),
                     gmvae_plot::usage::render_usage(&d, &out.join("usage.png")),
                 ] {
                     errors.extend(r.err());

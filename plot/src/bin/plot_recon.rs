@@ -22,6 +22,9 @@ struct Args {
     /// Images: examples per row of each grid.
     #[arg(long, default_value_t = 10)]
     cols: usize,
+    /// Draw rows as C,H,W images [default: the dump's shape, or the data set's known one].
+    #[arg(long, value_name = "C,H,W", value_parser = gmvae_plot::parse_image_shape)]
+    image_shape: Option<[usize; 3]>,
     #[command(flatten)]
     watch: WatchArgs,
 }
@@ -38,6 +41,8 @@ fn main() -> Result<()> {
     };
     let dump = gmvae_plot::dump_path(&args.run_dir);
     watch::run(&args.watch, &[dump], &out, || {
-        render_recon(&gmvae_plot::load_dump(&args.run_dir)?, grid, &out)
+        let dump = gmvae_plot::load_dump(&args.run_dir)?;
+        let shape = gmvae_plot::resolve_image_shape(&dump, args.image_shape)?;
+        render_recon(&dump, shape, grid, &out)
     })
 }
