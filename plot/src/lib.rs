@@ -7,6 +7,7 @@ pub mod latent;
 pub mod linalg;
 pub mod metrics_csv;
 pub mod recon;
+pub mod samples;
 pub mod style;
 pub mod usage;
 pub mod watch;

@@ -113,15 +113,18 @@ fn tiny_mnist_training_then_every_plot_and_the_samples_grid() {
     // 50 examples of 28 px drawn at 2x (+2 px gap) in 10 columns, originals beside recons.
     plot_all_and_check(&dir, &["--by-label"], Some((1220, 388)));
 
-    // The samples grid through the functions the trainer's --visual-gen uses: K rows of 10
-    // decodes of x ~ N(mu_k(0), sigma_k(0)), written by gmvae::visual::write_samples_grid.
-    let device = candle_core::Device::Cpu;
-    let dataset = gmvae::train::load_dataset(&o).unwrap();
-    let model = gmvae::train::Model::new(&o, &dataset, &device).unwrap();
-    let mut rng = gmvae::rng::rng(o.seed, 99);
-    let images = gmvae::train::component_samples(&model, &o, 10, &mut rng, &device).unwrap();
+    // The samples grid (K rows x 10 decodes at w = 0) from the trained checkpoint, through the
+    // functions the trainer's --visual-gen uses (component_samples, write_samples_grid).
     let path = dir.join("samples.png");
-    gmvae::visual::write_samples_grid(&path, &images, o.k, 10, [1, 28, 28]).unwrap();
+    let r = run(
+        "plot_samples",
+        &[dir.to_str().unwrap(), "-o", path.to_str().unwrap()],
+    );
+    assert!(
+        r.status.success(),
+        "plot_samples: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     let (w, h, px) = decode(&path);
     assert_eq!((w, h), (280, 28 * o.k as u32));
     let mut greys: Vec<u8> = px.iter().map(|p| p[0]).collect();
@@ -131,5 +134,26 @@ fn tiny_mnist_training_then_every_plot_and_the_samples_grid() {
         greys.len() > 10,
         "samples grid is nearly flat: {} grey levels",
         greys.len()
+    );
+}
+
+#[test]
+fn samples_grid_refuses_runs_without_images_or_checkpoints() {
+    let out = tempfile::tempdir().unwrap();
+    let mut o = Options::preset("spiral").unwrap();
+    (o.epoch, o.spiral_points, o.id) = (1, 200, "s".into());
+    o.out_dir = out.path().to_path_buf();
+    train(&o);
+    let r = run("plot_samples", &[out.path().join("s").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("image data") && !err.contains("panicked"),
+        "{err}"
+    );
+    let r = run("plot_samples", &[out.path().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        !r.status.success() && err.contains("opts.json") && !err.contains("panicked"),
+        "{err}"
     );
 }

@@ -11,6 +11,7 @@ pub fn bin(name: &str) -> PathBuf {
         "plot_curves" => env!("CARGO_BIN_EXE_plot_curves").into(),
         "plot_usage" => env!("CARGO_BIN_EXE_plot_usage").into(),
         "plot_all" => env!("CARGO_BIN_EXE_plot_all").into(),
+        "plot_samples" => env!("CARGO_BIN_EXE_plot_samples").into(),
         _ => unreachable!(),
     }
 }
