@@ -72,8 +72,10 @@ fn panel<DB: DrawingBackend>(
             .draw_series(LineSeries::new(pts.iter().copied(), col.stroke_width(2)))?
             .label(name.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
-        // Dots too, so a run with a single epoch still shows its value.
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))?;
+        // Dots too, so a short run (even one epoch) shows its values; long runs get a clean line.
+        if pts.len() <= 60 {
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))?;
+        }
     }
     if curves.len() > 1 {
         chart

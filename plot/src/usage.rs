@@ -83,7 +83,10 @@ pub fn render_usage(dump: &LatentDump, out: &Path) -> Result<()> {
             ))
             .map_err(plot_err)?;
         let entries = vec![
-            (Marker::Bar(style::color(0)), "mean q(z|y)".to_string()),
+            (
+                Marker::Bar(RGBColor(150, 150, 150)),
+                "mean q(z|y)".to_string(),
+            ),
             (Marker::Line(BLACK), "argmax share".to_string()),
             (Marker::Line(RGBColor(80, 80, 80)), format!("uniform 1/{k}")),
         ];
