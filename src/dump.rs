@@ -117,7 +117,7 @@ impl LatentDump {
         let (prior_mean, k_m, dx_m) = mat("prior_mean")?;
         let (prior_var, k_v, dx_v) = mat("prior_var")?;
         let cluster = vec_u32("cluster")?;
-        let label = if st.names().iter().any(|s| *s == "label") {
+        let label = if st.names().contains(&"label") {
             Some(vec_u32("label")?)
         } else {
             None

@@ -298,12 +298,15 @@ impl Progress {
         match &self.bar {
             Some(b) => {
                 b.set_position(done as u64);
-                if done % 10 == 0 {
+                if done.is_multiple_of(10) {
                     b.set_message(format!("loss {loss_per_point:.3}"));
                 }
             }
             // Long epochs print a line at each quarter when nobody watches a terminal.
-            None if self.steps >= 200 && done % (self.steps / 4) == 0 && done < self.steps => {
+            None if self.steps >= 200
+                && done.is_multiple_of(self.steps / 4)
+                && done < self.steps =>
+            {
                 eprintln!(
                     "epoch {} {done}/{} steps, {:.1} s, loss {loss_per_point:.3}",
                     self.epoch,
