@@ -103,7 +103,7 @@ pub fn load_dataset(opts: &Options) -> Result<Dataset> {
             }
         },
         DataSet::Mnist => data::mnist::load_dir(&opts.data_dir, opts.input_dimension == 2),
-        DataSet::Svhn => bail!("SVHN training is not available in this build yet"),
+        DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
     }?;
     if let Some(n) = opts.train_size {
         dataset.train = dataset.train.head(n, dataset.dy);

@@ -3,6 +3,7 @@
 
 pub mod mnist;
 pub mod spiral;
+pub mod svhn;
 
 use anyhow::{bail, Result};
 
