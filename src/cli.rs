@@ -139,6 +139,9 @@ pub struct TrainArgs {
     /// Points of the evaluation split saved in latent.safetensors each epoch.
     #[arg(long)]
     pub dump_size: Option<usize>,
+    /// Train on the first N training points only (quick checks).
+    #[arg(long)]
+    pub train_size: Option<usize>,
     /// SVHN: add extra_32x32.mat to the training data.
     #[arg(long)]
     pub svhn_extra: bool,
@@ -158,11 +161,40 @@ impl TrainArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { o.$f = v; } )* };
         }
-        set!(seed, learning_rate, batch_size, epoch, x_size, w_size, k, hidden_size, z_prior_weight,
-             cv_weight, n_mc, lambda, objective, continuous, input_dimension, network, n_channels,
-             n_filters, acc, visual_gen, gpu, gpu_id, id, out_dir, data_dir, spiral_points, dump_size);
+        set!(
+            seed,
+            learning_rate,
+            batch_size,
+            epoch,
+            x_size,
+            w_size,
+            k,
+            hidden_size,
+            z_prior_weight,
+            cv_weight,
+            n_mc,
+            lambda,
+            objective,
+            continuous,
+            input_dimension,
+            network,
+            n_channels,
+            n_filters,
+            acc,
+            visual_gen,
+            gpu,
+            gpu_id,
+            id,
+            out_dir,
+            data_dir,
+            spiral_points,
+            dump_size
+        );
         if self.data.is_some() {
             o.data = self.data.clone();
+        }
+        if self.train_size.is_some() {
+            o.train_size = self.train_size;
         }
         o.adam_reset |= self.adam_reset;
         o.svhn_extra |= self.svhn_extra;
@@ -181,12 +213,17 @@ impl TrainArgs {
     /// The options of a run to resume: `opts.json` of `dir`, with `--epoch` (and device flags).
     pub fn resume_options(&self, preset: &str, dir: &std::path::Path) -> Result<Options> {
         let path = dir.join("opts.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("--resume {}: cannot read {}", dir.display(), path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("--resume {}: cannot read {}", dir.display(), path.display())
+        })?;
         let mut o: Options = serde_json::from_str(&text)
             .with_context(|| format!("--resume: {} is not a gmvae opts.json", path.display()))?;
         if o.preset != preset {
-            bail!("--resume {}: that run used preset `{}`, not `{preset}`", dir.display(), o.preset);
+            bail!(
+                "--resume {}: that run used preset `{}`, not `{preset}`",
+                dir.display(),
+                o.preset
+            );
         }
         let name = dir.file_name().context("--resume needs a run directory")?;
         o.id = name.to_string_lossy().into_owned();
@@ -228,7 +265,11 @@ pub fn run(cli: Cli) -> Result<()> {
     let summary = crate::train::train(&opts, resume)?;
     match summary.last {
         Some(r) => {
-            print!("done: {} epochs, lower bound {:.4}", r.epoch, r.lower_bound());
+            print!(
+                "done: {} epochs, lower bound {:.4}",
+                r.epoch,
+                r.lower_bound()
+            );
             if let Some(s) = r.test {
                 print!(
                     ", final test_acc {:.4} (hungarian {:.4}, majority {:.4}, NMI {:.4}, ARI {:.4})",
@@ -237,7 +278,11 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             println!("; outputs in {}", summary.run_dir.display());
         }
-        None => println!("nothing to do: {} already finished {} epochs", summary.run_dir.display(), opts.epoch),
+        None => println!(
+            "nothing to do: {} already finished {} epochs",
+            summary.run_dir.display(),
+            opts.epoch
+        ),
     }
     Ok(())
 }

@@ -19,7 +19,9 @@ use gmvae_models::{MixturePrior, Posterior, YDistribution};
 const LOG_2PI: f64 = 1.837_877_066_409_345_5;
 
 /// Which objective (paper version / upstream branch).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ObjectiveKind {
     V1,
@@ -104,7 +106,12 @@ pub fn reconstruction(y: &Tensor, dist: &YDistribution, m: usize) -> Result<Tens
 
 /// Elementwise KL( N(mu_a, exp lv_a) || N(mu_b, exp lv_b) ) for diagonal Gaussians
 /// (upstream `UtilsNetwork.lua:23-52`). Shapes broadcast.
-pub fn kl_diag_gaussians(mu_a: &Tensor, lv_a: &Tensor, mu_b: &Tensor, lv_b: &Tensor) -> Result<Tensor> {
+pub fn kl_diag_gaussians(
+    mu_a: &Tensor,
+    lv_a: &Tensor,
+    mu_b: &Tensor,
+    lv_b: &Tensor,
+) -> Result<Tensor> {
     let var_a = lv_a.exp()?;
     let diff2 = mu_a.broadcast_sub(mu_b)?.sqr()?;
     let ratio = (diff2.broadcast_add(&var_a)? * lv_b.neg()?.exp()?)?;
@@ -121,9 +128,18 @@ fn component_kl(post: &Posterior, prior: &MixturePrior, m: usize) -> Result<Tens
 /// Conditional-prior term (paper v1 eq. 4):
 /// `sum_n sum_k pi_nk (1/M) sum_m KL(q(x|y_n) || p(x|w^(m,n), z=k))`, analytic in x, Monte-Carlo
 /// in w. `pi` is `[N, K]` (v1: q(z|y)) or `[M*N, K]` (v2: p(z|x,w), weighting each sample).
-pub fn conditional_prior(post: &Posterior, prior: &MixturePrior, pi: &Tensor, m: usize) -> Result<Tensor> {
+pub fn conditional_prior(
+    post: &Posterior,
+    prior: &MixturePrior,
+    pi: &Tensor,
+    m: usize,
+) -> Result<Tensor> {
     let kl = component_kl(post, prior, m)?; // [MN, K]
-    let weighted = if pi.dim(0)? == kl.dim(0)? { (kl * pi)? } else { (kl * repeat_mc(pi, m)?)? };
+    let weighted = if pi.dim(0)? == kl.dim(0)? {
+        (kl * pi)?
+    } else {
+        (kl * repeat_mc(pi, m)?)?
+    };
     weighted.sum_all()? / m as f64
 }
 
@@ -212,7 +228,11 @@ pub fn evaluate(
             let base = ((&rec + &cond)? + &lw)?;
             // Free bits: the z-prior pulls only while its batch average exceeds lambda.
             let active = lz.to_dtype(DType::F64)?.to_scalar::<f64>()? / n as f64 > cfg.free_bits;
-            let loss = if active { (base + (&lz * cfg.cv_weight)?)? } else { base };
+            let loss = if active {
+                (base + (&lz * cfg.cv_weight)?)?
+            } else {
+                base
+            };
             (cond, lz, loss, p.narrow(0, 0, n)?, 1.0)
         }
     };
@@ -244,10 +264,20 @@ mod tests {
     #[test]
     fn kl_hand_values_and_zero_for_equal() {
         // KL(N(0,1) || N(1, e^2)) = 0.5*(2 - 0 + (1 + 1)/e^2 - 1) = 0.5*(1 + 2/e^2)
-        let kl = kl_diag_gaussians(&t(&[0.0], &[1]), &t(&[0.0], &[1]), &t(&[1.0], &[1]), &t(&[2.0], &[1]));
+        let kl = kl_diag_gaussians(
+            &t(&[0.0], &[1]),
+            &t(&[0.0], &[1]),
+            &t(&[1.0], &[1]),
+            &t(&[2.0], &[1]),
+        );
         let expect = 0.5 * (1.0 + 2.0 / std::f64::consts::E.powi(2));
         assert!((s(kl.unwrap().sum_all().unwrap()) - expect).abs() < 1e-6);
-        let same = kl_diag_gaussians(&t(&[0.3, -2.0], &[2]), &t(&[0.7, -1.0], &[2]), &t(&[0.3, -2.0], &[2]), &t(&[0.7, -1.0], &[2]));
+        let same = kl_diag_gaussians(
+            &t(&[0.3, -2.0], &[2]),
+            &t(&[0.7, -1.0], &[2]),
+            &t(&[0.3, -2.0], &[2]),
+            &t(&[0.7, -1.0], &[2]),
+        );
         assert!(s(same.unwrap().abs().unwrap().sum_all().unwrap()) < 1e-7);
     }
 
@@ -288,7 +318,10 @@ mod tests {
         assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
         // Extreme logits stay finite.
         let big = t(&[200.0, -200.0, 0.0], &[1, 3]);
-        assert!(s(reconstruction(&y, &YDistribution::Bernoulli { logits: big }, 1).unwrap()).is_finite());
+        assert!(
+            s(reconstruction(&y, &YDistribution::Bernoulli { logits: big }, 1).unwrap())
+                .is_finite()
+        );
     }
 
     #[test]
@@ -312,7 +345,10 @@ mod tests {
             logvar_w: t(&[0.0], &[1, 1]),
             qz_logits: None,
         };
-        let prior = MixturePrior { mean: t(&[0.0, 2.0], &[1, 2, 1]), logvar: t(&[0.0, 0.0], &[1, 2, 1]) };
+        let prior = MixturePrior {
+            mean: t(&[0.0, 2.0], &[1, 2, 1]),
+            logvar: t(&[0.0, 0.0], &[1, 2, 1]),
+        };
         let pi = t(&[0.25, 0.75], &[1, 2]);
         // KLs: 0 and 0.5 * 4 = 2 -> 0.75 * 2
         assert!((s(conditional_prior(&post, &prior, &pi, 1).unwrap()) - 1.5).abs() < 1e-6);
@@ -320,7 +356,12 @@ mod tests {
         let lp = log_p_z_given_xw(&t(&[1.0], &[1, 1]), &prior).unwrap();
         let p: Vec<f32> = lp.exp().unwrap().flatten_all().unwrap().to_vec1().unwrap();
         assert!((p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.5).abs() < 1e-6);
-        let ll: Vec<f32> = gaussian_log_likelihood(&t(&[0.0], &[1, 1]), &prior).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let ll: Vec<f32> = gaussian_log_likelihood(&t(&[0.0], &[1, 1]), &prior)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!((ll[0] as f64 + 0.5 * LOG_2PI).abs() < 1e-5);
         assert!((ll[1] as f64 + 0.5 * (4.0 + LOG_2PI)).abs() < 1e-5);
     }
@@ -328,11 +369,20 @@ mod tests {
     #[test]
     fn sample_major_layout() {
         let mean = t(&[1.0, 2.0], &[2, 1]);
-        let r: Vec<f32> = repeat_mc(&mean, 3).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let r: Vec<f32> = repeat_mc(&mean, 3)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(r, vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0]);
         let eps = t(&[0.0, 0.0, 1.0, 1.0], &[4, 1]);
         let x: Vec<f32> = reparameterise(&mean, &t(&[0.0, 2.0 * 2f32.ln()], &[2, 1]), &eps)
-            .unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(x, vec![1.0, 2.0, 2.0, 4.0]);
     }
 }

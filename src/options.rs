@@ -66,6 +66,9 @@ pub struct Options {
     pub dump_size: usize,
     /// SVHN: add `extra_32x32.mat` to training.
     pub svhn_extra: bool,
+    /// Train on the first N training points only (quick checks); `None` = all.
+    #[serde(default)]
+    pub train_size: Option<usize>,
 }
 
 impl Options {
@@ -105,6 +108,7 @@ impl Options {
             spiral_points: 5000,
             dump_size: 5000,
             svhn_extra: false,
+            train_size: None,
         };
         match name {
             "spiral" => {
@@ -143,6 +147,7 @@ impl Options {
             ("--n-filters", self.n_filters),
             ("--n-channels", self.n_channels),
             ("--spiral-points", self.spiral_points),
+            ("--train-size", self.train_size.unwrap_or(1)),
         ];
         for (flag, v) in positive {
             if v == 0 {
@@ -163,20 +168,30 @@ impl Options {
             bail!("--learning-rate must be > 0, found {}", self.learning_rate);
         }
         if self.batch_size < 2 {
-            bail!("--batch-size must be at least 2 (BatchNorm needs batch statistics), found {}", self.batch_size);
+            bail!(
+                "--batch-size must be at least 2 (BatchNorm needs batch statistics), found {}",
+                self.batch_size
+            );
         }
         if self.gpu > 1 {
             bail!("--gpu takes 0 (CPU) or 1 (CUDA), found {}", self.gpu);
         }
         if !matches!(self.input_dimension, 1 | 2) {
-            bail!("--input-dimension takes 1 (flat) or 2 (image), found {}", self.input_dimension);
+            bail!(
+                "--input-dimension takes 1 (flat) or 2 (image), found {}",
+                self.input_dimension
+            );
         }
         if self.id.contains('/') || self.id.contains('\\') || self.id == ".." {
             bail!("--id must be a plain folder name, found `{}`", self.id);
         }
         match (self.data_set, self.network) {
-            (DataSet::Spiral, NetworkKind::Conv) => bail!("--network conv needs image data, not the spiral"),
-            (DataSet::Svhn, NetworkKind::Fc) => bail!("svhn is trained with the conv network (--network conv)"),
+            (DataSet::Spiral, NetworkKind::Conv) => {
+                bail!("--network conv needs image data, not the spiral")
+            }
+            (DataSet::Svhn, NetworkKind::Fc) => {
+                bail!("svhn is trained with the conv network (--network conv)")
+            }
             (DataSet::Mnist, NetworkKind::Conv) if self.input_dimension != 2 => {
                 bail!("--network conv on mnist needs --input-dimension 2 (as upstream)")
             }
@@ -186,7 +201,10 @@ impl Options {
             bail!("--continuous 1 is for the fully-connected decoder; the conv decoders are Bernoulli");
         }
         if self.data.is_some() && self.data_set != DataSet::Spiral {
-            bail!("--data FILE reads a spiral file; use --data-dir for {:?}", self.data_set);
+            bail!(
+                "--data FILE reads a spiral file; use --data-dir for {:?}",
+                self.data_set
+            );
         }
         Ok(())
     }

@@ -38,8 +38,13 @@ impl Model {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let net = Gmvae::new(config, vb)?;
-        let mut vars: Vec<(String, Var)> =
-            varmap.data().lock().expect("varmap lock").iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+        let mut vars: Vec<(String, Var)> = varmap
+            .data()
+            .lock()
+            .expect("varmap lock")
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
         gmvae_models::torch7_init(&vars, &mut rng::rng(opts.seed, stream::INIT))?;
         Ok(Self { net, vars, varmap })
@@ -52,7 +57,11 @@ impl Model {
 
     /// The variables the optimiser updates.
     pub fn trainable(&self) -> Vec<(String, Var)> {
-        self.vars.iter().filter(|(n, _)| gmvae_models::is_trainable(n)).cloned().collect()
+        self.vars
+            .iter()
+            .filter(|(n, _)| gmvae_models::is_trainable(n))
+            .cloned()
+            .collect()
     }
 }
 
@@ -75,21 +84,31 @@ pub fn model_config(opts: &Options, dataset: &Dataset) -> Result<GmvaeConfig> {
         k: opts.k,
         hidden: opts.hidden_size,
         filters: opts.n_filters,
-        likelihood: if opts.continuous { Likelihood::Gaussian } else { Likelihood::Bernoulli },
+        likelihood: if opts.continuous {
+            Likelihood::Gaussian
+        } else {
+            Likelihood::Bernoulli
+        },
         qz_head: opts.objective == ObjectiveKind::V1,
     })
 }
 
 /// Loads the data set `opts` names.
 pub fn load_dataset(opts: &Options) -> Result<Dataset> {
-    match opts.data_set {
+    let mut dataset = match opts.data_set {
         DataSet::Spiral => match &opts.data {
             Some(path) => data::spiral::load_file(path),
-            None => data::spiral::generate(opts.spiral_points, &mut rng::rng(opts.seed, stream::DATA)),
+            None => {
+                data::spiral::generate(opts.spiral_points, &mut rng::rng(opts.seed, stream::DATA))
+            }
         },
         DataSet::Mnist => data::mnist::load_dir(&opts.data_dir, opts.input_dimension == 2),
-        DataSet::Svhn => bail!("SVHN training is not available in this build yet"),
+        DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
+    }?;
+    if let Some(n) = opts.train_size {
+        dataset.train = dataset.train.head(n, dataset.dy);
     }
+    Ok(dataset)
 }
 
 /// One epoch's record (a row of `metrics.csv`), all terms per data point.
@@ -150,14 +169,33 @@ struct Evaluation {
 
 /// Cluster posteriors of a split in BatchNorm eval mode (v1: q(z|y); v2: p(z | mean x, mean w)),
 /// plus latent means and reconstructions of its first `dump` rows.
-fn evaluate_split(model: &Model, opts: &Options, split: &Split, dy: usize, dump: usize, device: &Device) -> Result<Evaluation> {
-    let mut ev = Evaluation { q_z: Vec::new(), x_mean: Vec::new(), w_mean: Vec::new(), recon: Vec::new(), n_dumped: 0 };
+fn evaluate_split(
+    model: &Model,
+    opts: &Options,
+    split: &Split,
+    dy: usize,
+    dump: usize,
+    device: &Device,
+) -> Result<Evaluation> {
+    let mut ev = Evaluation {
+        q_z: Vec::new(),
+        x_mean: Vec::new(),
+        w_mean: Vec::new(),
+        recon: Vec::new(),
+        n_dumped: 0,
+    };
     for start in (0..split.n).step_by(EVAL_CHUNK) {
         let rows = EVAL_CHUNK.min(split.n - start);
-        let y = Tensor::from_slice(&split.y[start * dy..(start + rows) * dy], (rows, dy), device)?;
+        let y = Tensor::from_slice(
+            &split.y[start * dy..(start + rows) * dy],
+            (rows, dy),
+            device,
+        )?;
         let post = model.net.recognition.forward_t(&y, false)?;
         let q = match opts.objective {
-            ObjectiveKind::V1 => candle_nn::ops::softmax(post.qz_logits.as_ref().context("q(z|y) head")?, D::Minus1)?,
+            ObjectiveKind::V1 => {
+                candle_nn::ops::softmax(post.qz_logits.as_ref().context("q(z|y) head")?, D::Minus1)?
+            }
             ObjectiveKind::V2 => {
                 let prior = model.net.prior.forward(&post.mean_w)?;
                 objective::log_p_z_given_xw(&post.mean_x, &prior)?.exp()?
@@ -168,8 +206,20 @@ fn evaluate_split(model: &Model, opts: &Options, split: &Split, dy: usize, dump:
         if keep > 0 {
             let mx = post.mean_x.narrow(0, 0, keep)?;
             ev.x_mean.extend(mx.flatten_all()?.to_vec1::<f32>()?);
-            ev.w_mean.extend(post.mean_w.narrow(0, 0, keep)?.flatten_all()?.to_vec1::<f32>()?);
-            ev.recon.extend(model.net.decode(&mx, false)?.mean()?.flatten_all()?.to_vec1::<f32>()?);
+            ev.w_mean.extend(
+                post.mean_w
+                    .narrow(0, 0, keep)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+            ev.recon.extend(
+                model
+                    .net
+                    .decode(&mx, false)?
+                    .mean()?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
             ev.n_dumped += keep;
         }
     }
@@ -185,12 +235,23 @@ fn prior_at_zero(model: &Model, opts: &Options, device: &Device) -> Result<(Tens
 
 /// Decoded samples for the `samples.png` grid (upstream `visualGen`): K rows x `cols`, row k from
 /// x ~ N(mu_k(0), sigma_k(0)). Returns `[K*cols, Dy]` means in [0, 1].
-pub fn component_samples(model: &Model, opts: &Options, cols: usize, rng: &mut StdRng, device: &Device) -> Result<Vec<f32>> {
+pub fn component_samples(
+    model: &Model,
+    opts: &Options,
+    cols: usize,
+    rng: &mut StdRng,
+    device: &Device,
+) -> Result<Vec<f32>> {
     let (mean, var) = prior_at_zero(model, opts, device)?;
     let (k, dx) = mean.dims2()?;
     let eps = rng::randn(rng, (k, cols, dx), device)?;
-    let x = mean.unsqueeze(1)?.broadcast_add(&eps.broadcast_mul(&var.sqrt()?.unsqueeze(1)?)?)?;
-    let y = model.net.decode(&x.reshape((k * cols, dx))?, false)?.mean()?;
+    let x = mean
+        .unsqueeze(1)?
+        .broadcast_add(&eps.broadcast_mul(&var.sqrt()?.unsqueeze(1)?)?)?;
+    let y = model
+        .net
+        .decode(&x.reshape((k * cols, dx))?, false)?
+        .mean()?;
     Ok(y.flatten_all()?.to_vec1::<f32>()?)
 }
 
@@ -216,31 +277,43 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new(steps as u64);
             b.set_style(
-                indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             b.set_prefix(format!("{epoch}/{epochs}"));
             b
         });
-        Self { bar, steps, epoch, started: Instant::now() }
+        Self {
+            bar,
+            steps,
+            epoch,
+            started: Instant::now(),
+        }
     }
 
     fn step(&self, done: usize, loss_per_point: f64) {
         match &self.bar {
             Some(b) => {
                 b.set_position(done as u64);
-                if done % 10 == 0 {
+                if done.is_multiple_of(10) {
                     b.set_message(format!("loss {loss_per_point:.3}"));
                 }
             }
             // Long epochs print a line at each quarter when nobody watches a terminal.
-            None if self.steps >= 200 && done % (self.steps / 4) == 0 && done < self.steps => eprintln!(
-                "epoch {} {done}/{} steps, {:.1} s, loss {loss_per_point:.3}",
-                self.epoch,
-                self.steps,
-                self.started.elapsed().as_secs_f64()
-            ),
+            None if self.steps >= 200
+                && done.is_multiple_of(self.steps / 4)
+                && done < self.steps =>
+            {
+                eprintln!(
+                    "epoch {} {done}/{} steps, {:.1} s, loss {loss_per_point:.3}",
+                    self.epoch,
+                    self.steps,
+                    self.started.elapsed().as_secs_f64()
+                )
+            }
             None => {}
         }
     }
@@ -254,11 +327,17 @@ impl Progress {
 
 /// Keeps the header and the rows of epochs `<= epoch` of an existing `metrics.csv`.
 fn metrics_up_to(path: &Path, epoch: usize) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text
         .lines()
         .skip(1)
-        .filter(|l| l.split(',').next().and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e <= epoch))
+        .filter(|l| {
+            l.split(',')
+                .next()
+                .and_then(|e| e.parse::<usize>().ok())
+                .is_some_and(|e| e <= epoch)
+        })
         .map(str::to_string)
         .collect())
 }
@@ -278,14 +357,26 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     let parameters = model.parameter_count();
     let mut adam = Adam::new(
         model.trainable(),
-        AdamConfig { lr: opts.learning_rate, reset_every_step: opts.adam_reset, ..Default::default() },
+        AdamConfig {
+            lr: opts.learning_rate,
+            reset_every_step: opts.adam_reset,
+            ..Default::default()
+        },
     )?;
     let metrics_path = dir.join("metrics.csv");
     let ckpt = dir.join(checkpoint::FILE);
     let (start, mut rows) = if resume {
         let done = checkpoint::load(&ckpt, &model.vars, &mut adam)?;
-        let rows = if metrics_path.exists() { metrics_up_to(&metrics_path, done)? } else { Vec::new() };
-        println!("resuming {} after epoch {done} of {}", dir.display(), opts.epoch);
+        let rows = if metrics_path.exists() {
+            metrics_up_to(&metrics_path, done)?
+        } else {
+            Vec::new()
+        };
+        println!(
+            "resuming {} after epoch {done} of {}",
+            dir.display(),
+            opts.epoch
+        );
         (done + 1, rows)
     } else {
         if ckpt.exists() {
@@ -314,7 +405,10 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     println!("parameters: {parameters}");
     println!("run directory: {}", dir.display());
     if !labelled && opts.acc {
-        println!("note: {} has no labels; clustering accuracy is skipped", dataset.name);
+        println!(
+            "note: {} has no labels; clustering accuracy is skipped",
+            dataset.name
+        );
     }
     let cfg = ObjectiveConfig {
         kind: opts.objective,
@@ -333,7 +427,10 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     for epoch in start..=opts.epoch {
         let t0 = Instant::now();
         // Per-epoch streams: a resumed run draws exactly what an uninterrupted one would.
-        let perm = rng::permutation(&mut rng::rng(opts.seed, stream::SHUFFLE + 16 * epoch as u64), n);
+        let perm = rng::permutation(
+            &mut rng::rng(opts.seed, stream::SHUFFLE + 16 * epoch as u64),
+            n,
+        );
         let mut noise = rng::rng(opts.seed, stream::NOISE + 16 * epoch as u64);
         let progress = Progress::new(epoch, opts.epoch, steps);
         let mut sum = TermValues::default();
@@ -381,9 +478,18 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             }
             _ => None,
         };
-        let record = EpochRecord { epoch, terms, train_acc, test, seconds: train_seconds };
+        let record = EpochRecord {
+            epoch,
+            terms,
+            train_acc,
+            test,
+            seconds: train_seconds,
+        };
         rows.push(record.csv_row());
-        atomic::write_str(&metrics_path, &format!("{METRICS_HEADER}\n{}\n", rows.join("\n")))?;
+        atomic::write_str(
+            &metrics_path,
+            &format!("{METRICS_HEADER}\n{}\n", rows.join("\n")),
+        )?;
 
         let (pm, pv) = prior_at_zero(&model, opts, &device)?;
         let nd = ev.n_dumped;
@@ -399,7 +505,10 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             k,
             q_z: ev.q_z[..nd * k].to_vec(),
             cluster: cluster.iter().map(|&c| c as u32).collect(),
-            label: eval_split.labels.as_ref().map(|l| l[..nd].iter().map(|&v| v as u32).collect()),
+            label: eval_split
+                .labels
+                .as_ref()
+                .map(|l| l[..nd].iter().map(|&v| v as u32).collect()),
             data: eval_split.y[..nd * dy].to_vec(),
             recon: ev.recon,
             x_mean: ev.x_mean,
@@ -410,7 +519,8 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         .save(&dir.join(crate::dump::FILE))?;
         checkpoint::save(&ckpt, &model.vars, &adam, epoch)?;
 
-        let acc = |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v:.4}")).unwrap_or_default();
+        let acc =
+            |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v:.4}")).unwrap_or_default();
         println!(
             "epoch {epoch}/{} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{}{}{}{} {:.1}s",
             opts.epoch,
@@ -428,5 +538,9 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         );
         last = Some(record);
     }
-    Ok(Summary { run_dir: dir, parameters, last })
+    Ok(Summary {
+        run_dir: dir,
+        parameters,
+        last,
+    })
 }

@@ -2,8 +2,7 @@ use crate::config::{GmvaeConfig, Likelihood, Network};
 use crate::recognition::{bn, bounded_logvar};
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{
-    conv_transpose2d, linear, BatchNorm, ConvTranspose2d, ConvTranspose2dConfig, Linear,
-    VarBuilder,
+    conv_transpose2d, linear, BatchNorm, ConvTranspose2d, ConvTranspose2dConfig, Linear, VarBuilder,
 };
 
 /// The decoder's output distribution over y.
@@ -38,10 +37,18 @@ fn deconv_stage(
     with_bn: bool,
     vb: VarBuilder,
 ) -> Result<DeconvStage> {
-    let cfg = ConvTranspose2dConfig { stride, padding, ..Default::default() };
+    let cfg = ConvTranspose2dConfig {
+        stride,
+        padding,
+        ..Default::default()
+    };
     Ok(DeconvStage {
         deconv: conv_transpose2d(cin, cout, k, cfg, vb.pp("deconv"))?,
-        bn: if with_bn { Some(bn(cout, vb.pp("bn"))?) } else { None },
+        bn: if with_bn {
+            Some(bn(cout, vb.pp("bn"))?)
+        } else {
+            None
+        },
     })
 }
 
@@ -49,7 +56,11 @@ enum Body {
     /// x -> Linear(Dx,H) -> ReLU -> Linear(H,H) -> ReLU (no BatchNorm, FullyConnected.lua:34-57).
     Fc { l1: Linear, l2: Linear },
     /// x -> Linear(Dx,H) -> BN -> ReLU -> [H,1,1] -> transposed convs up to the image.
-    Conv { input: Linear, bn: BatchNorm, stages: Vec<DeconvStage> },
+    Conv {
+        input: Linear,
+        bn: BatchNorm,
+        stages: Vec<DeconvStage>,
+    },
 }
 
 /// The generative net p(y|x).
@@ -94,7 +105,11 @@ impl Decoder {
         let fc = c.network == Network::Fc;
         Ok(Self {
             body,
-            out: if fc { Some(linear(h, c.dy, vb.pp("mean_y"))?) } else { None },
+            out: if fc {
+                Some(linear(h, c.dy, vb.pp("mean_y"))?)
+            } else {
+                None
+            },
             out_logvar: if fc && c.likelihood == Likelihood::Gaussian {
                 Some(linear(h, c.dy, vb.pp("logvar_y"))?)
             } else {
@@ -116,15 +131,22 @@ impl Decoder {
                         h = bn.forward_t(&h, train)?.relu()?;
                     }
                 }
-                return Ok(YDistribution::Bernoulli { logits: h.flatten_from(1)? });
+                return Ok(YDistribution::Bernoulli {
+                    logits: h.flatten_from(1)?,
+                });
             }
         };
-        let out = self.out.as_ref().expect("fc decoder has an output head").forward(&h)?;
+        let out = self
+            .out
+            .as_ref()
+            .expect("fc decoder has an output head")
+            .forward(&h)?;
         Ok(match &self.out_logvar {
             None => YDistribution::Bernoulli { logits: out },
-            Some(lv) => {
-                YDistribution::Gaussian { mean: out, logvar: bounded_logvar(lv.forward(&h)?)? }
-            }
+            Some(lv) => YDistribution::Gaussian {
+                mean: out,
+                logvar: bounded_logvar(lv.forward(&h)?)?,
+            },
         })
     }
 }

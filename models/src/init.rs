@@ -14,7 +14,9 @@ pub fn torch7_init(vars: &[(String, Var)], rng: &mut StdRng) -> Result<()> {
     let mut sorted: Vec<&(String, Var)> = vars.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let fan_in_of = |prefix: &str| -> Option<usize> {
-        let w = vars.iter().find(|(n, _)| n == &format!("{prefix}.weight"))?;
+        let w = vars
+            .iter()
+            .find(|(n, _)| n == &format!("{prefix}.weight"))?;
         let d = w.1.dims();
         let layer = prefix.rsplit('.').next().unwrap_or("");
         Some(match d.len() {

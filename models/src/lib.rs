@@ -51,7 +51,10 @@ impl Gmvae {
 /// Number of trainable parameters among `(name, numel)` pairs: BatchNorm running statistics are
 /// state, not parameters (upstream counts BN as gamma + beta).
 pub fn count_trainable<'a>(vars: impl IntoIterator<Item = (&'a str, usize)>) -> usize {
-    vars.into_iter().filter(|(n, _)| is_trainable(n)).map(|(_, c)| c).sum()
+    vars.into_iter()
+        .filter(|(n, _)| is_trainable(n))
+        .map(|(_, c)| c)
+        .sum()
 }
 
 /// Whether a variable is trained (everything but BatchNorm running statistics).

@@ -32,14 +32,22 @@ enum Trunk {
     /// y -> Linear(Dy,H) -> BN -> ReLU -> Linear(H,H) -> BN -> ReLU.
     Fc(Vec<Stage<Linear>>),
     /// Conv stages down to 1x1 with H channels, then flattened.
-    Conv { shape: [usize; 3], stages: Vec<Stage<Conv2d>> },
+    Conv {
+        shape: [usize; 3],
+        stages: Vec<Stage<Conv2d>>,
+    },
 }
 
 impl ModuleT for Trunk {
     fn forward_t(&self, y: &Tensor, train: bool) -> Result<Tensor> {
         match self {
-            Trunk::Fc(stages) => stages.iter().try_fold(y.clone(), |h, s| s.forward_t(&h, train)),
-            Trunk::Conv { shape: [c, hh, ww], stages } => {
+            Trunk::Fc(stages) => stages
+                .iter()
+                .try_fold(y.clone(), |h, s| s.forward_t(&h, train)),
+            Trunk::Conv {
+                shape: [c, hh, ww],
+                stages,
+            } => {
                 let img = y.reshape(((), *c, *hh, *ww))?;
                 let h = stages.iter().try_fold(img, |h, s| s.forward_t(&h, train))?;
                 h.flatten_from(1)
@@ -79,8 +87,15 @@ fn conv_stage(
     padding: usize,
     vb: VarBuilder,
 ) -> Result<Stage<Conv2d>> {
-    let cfg = Conv2dConfig { stride, padding, ..Default::default() };
-    Ok(Stage { layer: conv2d(cin, cout, k, cfg, vb.pp("conv"))?, bn: bn(cout, vb.pp("bn"))? })
+    let cfg = Conv2dConfig {
+        stride,
+        padding,
+        ..Default::default()
+    };
+    Ok(Stage {
+        layer: conv2d(cin, cout, k, cfg, vb.pp("conv"))?,
+        bn: bn(cout, vb.pp("bn"))?,
+    })
 }
 
 impl Recognition {
@@ -94,7 +109,10 @@ impl Recognition {
                     .enumerate()
                     .map(|(i, &(a, b))| {
                         let vb = vb.pp(format!("fc{}", i + 1));
-                        Ok(Stage { layer: linear(a, b, vb.pp("linear"))?, bn: bn(b, vb.pp("bn"))? })
+                        Ok(Stage {
+                            layer: linear(a, b, vb.pp("linear"))?,
+                            bn: bn(b, vb.pp("bn"))?,
+                        })
                     })
                     .collect::<Result<_>>()?,
             ),
@@ -126,7 +144,11 @@ impl Recognition {
             logvar_x: linear(h, c.dx, vb.pp("logvar_x"))?,
             mean_w: linear(h, c.dw, vb.pp("mean_w"))?,
             logvar_w: linear(h, c.dw, vb.pp("logvar_w"))?,
-            qz: if c.qz_head { Some(linear(h, c.k, vb.pp("q_z"))?) } else { None },
+            qz: if c.qz_head {
+                Some(linear(h, c.k, vb.pp("q_z"))?)
+            } else {
+                None
+            },
         })
     }
 

@@ -31,7 +31,11 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
         dir.display(),
         candidates
             .iter()
-            .map(|p| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+            .map(|p| p
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned())
             .collect::<Vec<_>>()
             .join(", ")
     )
@@ -42,9 +46,14 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).with_context(|| {
-            format!("{} is not a valid gzip file (corrupt or truncated download?)", path.display())
-        })?;
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .with_context(|| {
+                format!(
+                    "{} is not a valid gzip file (corrupt or truncated download?)",
+                    path.display()
+                )
+            })?;
         Ok(out)
     } else {
         Ok(raw)
@@ -58,7 +67,11 @@ fn be_u32(b: &[u8], at: usize) -> u32 {
 /// Parses an IDX image file: returns (count, rows, cols, pixels).
 pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     if bytes.len() < 16 {
-        bail!("{}: {} bytes, too short for an IDX image header (16 bytes)", path.display(), bytes.len());
+        bail!(
+            "{}: {} bytes, too short for an IDX image header (16 bytes)",
+            path.display(),
+            bytes.len()
+        );
     }
     let magic = be_u32(bytes, 0);
     if magic != IMAGES_MAGIC {
@@ -68,8 +81,11 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, V
             path.display()
         );
     }
-    let (n, r, c) =
-        (be_u32(bytes, 4) as usize, be_u32(bytes, 8) as usize, be_u32(bytes, 12) as usize);
+    let (n, r, c) = (
+        be_u32(bytes, 4) as usize,
+        be_u32(bytes, 8) as usize,
+        be_u32(bytes, 12) as usize,
+    );
     let want = n * r * c;
     if bytes.len() - 16 != want {
         bail!(
@@ -85,7 +101,11 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, V
 /// Parses an IDX label file.
 pub fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     if bytes.len() < 8 {
-        bail!("{}: {} bytes, too short for an IDX label header (8 bytes)", path.display(), bytes.len());
+        bail!(
+            "{}: {} bytes, too short for an IDX label header (8 bytes)",
+            path.display(),
+            bytes.len()
+        );
     }
     let magic = be_u32(bytes, 0);
     if magic != LABELS_MAGIC {
@@ -114,11 +134,19 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Split> {
     let lp = find(dir, &format!("{prefix}-labels-idx1-ubyte"))?;
     let (n, r, c, px) = parse_images(&read_maybe_gz(&ip)?, &ip)?;
     if (r, c) != (28, 28) {
-        bail!("{}: images are {r}x{c}, MNIST images are 28x28", ip.display());
+        bail!(
+            "{}: images are {r}x{c}, MNIST images are 28x28",
+            ip.display()
+        );
     }
     let labels = parse_labels(&read_maybe_gz(&lp)?, &lp)?;
     if labels.len() != n {
-        bail!("{} has {n} images but {} has {} labels", ip.display(), lp.display(), labels.len());
+        bail!(
+            "{} has {n} images but {} has {} labels",
+            ip.display(),
+            lp.display(),
+            labels.len()
+        );
     }
     let y = px.iter().map(|&p| p as f32 / 255.0).collect();
     Split::new(y, Some(labels.into_iter().map(usize::from).collect()), 784)
@@ -128,7 +156,10 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Split> {
 /// conv network reads (upstream `-inputDimension 2`).
 pub fn load_dir(dir: &Path, as_image: bool) -> Result<Dataset> {
     if !dir.is_dir() {
-        bail!("MNIST directory {} does not exist: {HOW_TO_GET}", dir.display());
+        bail!(
+            "MNIST directory {} does not exist: {HOW_TO_GET}",
+            dir.display()
+        );
     }
     Ok(Dataset {
         name: "mnist".into(),
@@ -140,7 +171,15 @@ pub fn load_dir(dir: &Path, as_image: bool) -> Result<Dataset> {
 }
 
 /// Writes IDX files (for tests and small fixtures): images `[n, rows, cols]` u8 and labels.
-pub fn write_idx(dir: &Path, prefix: &str, images: &[u8], rows: usize, cols: usize, labels: &[u8], gz: bool) -> Result<()> {
+pub fn write_idx(
+    dir: &Path,
+    prefix: &str,
+    images: &[u8],
+    rows: usize,
+    cols: usize,
+    labels: &[u8],
+    gz: bool,
+) -> Result<()> {
     let mut im = Vec::new();
     for v in [IMAGES_MAGIC, labels.len() as u32, rows as u32, cols as u32] {
         im.extend(v.to_be_bytes());

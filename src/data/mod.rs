@@ -3,6 +3,7 @@
 
 pub mod mnist;
 pub mod spiral;
+pub mod svhn;
 
 use anyhow::{bail, Result};
 
@@ -16,7 +17,7 @@ pub struct Split {
 
 impl Split {
     pub fn new(y: Vec<f32>, labels: Option<Vec<usize>>, dy: usize) -> Result<Self> {
-        if dy == 0 || y.len() % dy != 0 {
+        if dy == 0 || !y.len().is_multiple_of(dy) {
             bail!("{} values do not make rows of {dy}", y.len());
         }
         let n = y.len() / dy;

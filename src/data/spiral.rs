@@ -49,11 +49,16 @@ pub fn generate(n: usize, rng: &mut StdRng) -> Result<Dataset> {
 /// Reads the original spiral from `.t7` (torch7 binary) or `.csv` (columns y1,y2 and optionally a
 /// third integer label column; a header line is skipped).
 pub fn load_file(path: &Path) -> Result<Dataset> {
-    let is_t7 = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("t7"));
+    let is_t7 = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("t7"));
     let (y, labels) = if is_t7 {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read spiral file {}", path.display()))?;
-        (read_t7_matrix(&bytes, 2).with_context(|| format!("reading {}", path.display()))?, None)
+        (
+            read_t7_matrix(&bytes, 2).with_context(|| format!("reading {}", path.display()))?,
+            None,
+        )
     } else {
         read_csv(path)?
     };
@@ -83,7 +88,11 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, Option<Vec<usize>>)> {
             if i == 0 {
                 continue; // header
             }
-            bail!("{}:{}: expected numbers, found `{line}`", path.display(), i + 1);
+            bail!(
+                "{}:{}: expected numbers, found `{line}`",
+                path.display(),
+                i + 1
+            );
         };
         if !(2..=3).contains(&vals.len()) || columns.is_some_and(|c| c != vals.len()) {
             bail!(
@@ -98,7 +107,12 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, Option<Vec<usize>>)> {
         y.extend([vals[0] as f32, vals[1] as f32]);
         if vals.len() == 3 {
             if vals[2] < 0.0 || vals[2].fract() != 0.0 {
-                bail!("{}:{}: label `{}` is not a class index", path.display(), i + 1, vals[2]);
+                bail!(
+                    "{}:{}: label `{}` is not a class index",
+                    path.display(),
+                    i + 1,
+                    vals[2]
+                );
             }
             labels.push(vals[2] as usize);
         }
@@ -149,7 +163,11 @@ impl T7<'_> {
         }
         self.i32("object index")?;
         let version = self.string("version")?;
-        let class = if version.starts_with("V ") { self.string("class name")? } else { version };
+        let class = if version.starts_with("V ") {
+            self.string("class name")?
+        } else {
+            version
+        };
         if !class.starts_with(expect_prefix) {
             bail!("expected a {expect_prefix}*, found `{class}`");
         }
@@ -175,9 +193,17 @@ pub fn read_t7_matrix(bytes: &[u8], cols: usize) -> Result<Vec<f32>> {
     let strides = [r.i64("stride")?, r.i64("stride")?];
     let offset = r.i64("offset")? - 1;
     if sizes[1] != cols as i64 || sizes[0] <= 0 {
-        bail!("expected an N x {cols} tensor, found {} x {}", sizes[0], sizes[1]);
+        bail!(
+            "expected an N x {cols} tensor, found {} x {}",
+            sizes[0],
+            sizes[1]
+        );
     }
-    r.object(if double { "torch.DoubleStorage" } else { "torch.FloatStorage" })?;
+    r.object(if double {
+        "torch.DoubleStorage"
+    } else {
+        "torch.FloatStorage"
+    })?;
     let len = r.i64("storage size")?;
     let width = if double { 8 } else { 4 };
     let raw = r.take(len as usize * width, "storage data")?;
