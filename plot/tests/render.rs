@@ -152,6 +152,13 @@ fn spiral_run_renders_every_plot() {
     check_png(&p.join("recon.png"), Some((1000, 800)), 50, 2000);
     check_png(&p.join("curves.png"), Some((1500, 500)), 20, 300);
     check_png(&p.join("usage.png"), Some((1000, 600)), 10, 5000);
+    // The title is drawn with the embedded font: dark pixels in the band above the chart.
+    let (w, _, px) = decode(&p.join("latent.png"));
+    let title_ink = px[..40 * w as usize]
+        .iter()
+        .filter(|c| c.iter().all(|&v| v < 100))
+        .count();
+    assert!(title_ink > 300, "no title text ({title_ink} dark pixels)");
     // Each cluster's colour shows up among the points (palette 0..3, drawn at 60% on white).
     for rgb in [[31, 119, 180], [255, 127, 14], [44, 160, 44]] {
         let blended = rgb.map(|c| (0.6 * c as f64 + 0.4 * 255.0) as u8);
