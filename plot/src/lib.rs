@@ -16,6 +16,19 @@ use anyhow::{Context, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
+/// Runs a binary's body and turns an error into one `error: ...` line (every cause, without
+/// anyhow's backtrace) and exit status 1.
+pub fn cli_main(body: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
+    match body() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", causes.join(": "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The latent dump of a run directory.
 pub fn dump_path(run_dir: &Path) -> PathBuf {
     run_dir.join(gmvae::dump::FILE)

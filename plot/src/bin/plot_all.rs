@@ -27,7 +27,11 @@ struct Args {
     watch: WatchArgs,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    gmvae_plot::cli_main(run)
+}
+
+fn run() -> Result<()> {
     let args = Args::parse();
     let out = args.out_dir.clone().unwrap_or_else(|| args.run_dir.clone());
     let by = if args.by_label {

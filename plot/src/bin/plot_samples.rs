@@ -26,7 +26,11 @@ struct Args {
     watch: WatchArgs,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    gmvae_plot::cli_main(run)
+}
+
+fn run() -> Result<()> {
     let args = Args::parse();
     let out = args
         .output
