@@ -77,6 +77,22 @@ pub fn repeat_mc(t: &Tensor, m: usize) -> Result<Tensor> {
     t.unsqueeze(0)?.broadcast_as((m, n, d))?.reshape((m * n, d))
 }
 
+/// The noise of one step: eps_x `[M*N, Dx]` and eps_w `[M*N, Dw]`, independent N(0, 1) draws
+/// (upstream's Noise1 / Noise2), from the run's seeded generator.
+pub fn draw_noise(
+    rng: &mut crate::rng::StdRng,
+    m: usize,
+    n: usize,
+    dx: usize,
+    dw: usize,
+    device: &candle_core::Device,
+) -> Result<(Tensor, Tensor)> {
+    Ok((
+        crate::rng::randn(rng, (m * n, dx), device)?,
+        crate::rng::randn(rng, (m * n, dw), device)?,
+    ))
+}
+
 /// Reparameterised samples `mean + exp(logvar/2) * eps`, eps `[M*N, D]` sample-major.
 pub fn reparameterise(mean: &Tensor, logvar: &Tensor, eps: &Tensor) -> Result<Tensor> {
     let m = eps.dim(0)? / mean.dim(0)?;

@@ -209,3 +209,25 @@ impl Options {
         Ok(())
     }
 }
+
+impl Options {
+    /// The objective's weights.
+    pub fn objective_config(&self) -> crate::objective::ObjectiveConfig {
+        crate::objective::ObjectiveConfig {
+            kind: self.objective,
+            n_mc: self.n_mc,
+            z_prior_weight: self.z_prior_weight,
+            cv_weight: self.cv_weight,
+            free_bits: self.lambda,
+        }
+    }
+
+    /// Adam's settings.
+    pub fn adam_config(&self) -> crate::optim::AdamConfig {
+        crate::optim::AdamConfig {
+            lr: self.learning_rate,
+            reset_every_step: self.adam_reset,
+            ..Default::default()
+        }
+    }
+}

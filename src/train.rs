@@ -4,8 +4,8 @@
 use crate::data::{self, Dataset, Split};
 use crate::dump::LatentDump;
 use crate::metrics::ClusterScores;
-use crate::objective::{self, ObjectiveConfig, ObjectiveKind, TermValues};
-use crate::optim::{Adam, AdamConfig};
+use crate::objective::{self, ObjectiveKind, TermValues};
+use crate::optim::Adam;
 use crate::options::{DataSet, NetworkKind, Options};
 use crate::rng::{self, stream, StdRng};
 use crate::{atomic, checkpoint};
@@ -355,14 +355,7 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     let dataset = load_dataset(opts)?;
     let model = Model::new(opts, &dataset, &device)?;
     let parameters = model.parameter_count();
-    let mut adam = Adam::new(
-        model.trainable(),
-        AdamConfig {
-            lr: opts.learning_rate,
-            reset_every_step: opts.adam_reset,
-            ..Default::default()
-        },
-    )?;
+    let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
     let metrics_path = dir.join("metrics.csv");
     let ckpt = dir.join(checkpoint::FILE);
     let (start, mut rows) = if resume {
@@ -410,13 +403,7 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             dataset.name
         );
     }
-    let cfg = ObjectiveConfig {
-        kind: opts.objective,
-        n_mc: opts.n_mc,
-        z_prior_weight: opts.z_prior_weight,
-        cv_weight: opts.cv_weight,
-        free_bits: opts.lambda,
-    };
+    let cfg = opts.objective_config();
     let (m, n, b, dy) = (opts.n_mc, dataset.train.n, opts.batch_size, dataset.dy);
     // A trailing batch of one point cannot be batch-normalised; drop it.
     let steps = if n % b == 1 { n / b } else { n.div_ceil(b) };
@@ -436,8 +423,8 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         let mut sum = TermValues::default();
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
             let y = gather(&dataset.train, idx, dy, &device)?;
-            let eps_x = rng::randn(&mut noise, (m * idx.len(), opts.x_size), &device)?;
-            let eps_w = rng::randn(&mut noise, (m * idx.len(), opts.w_size), &device)?;
+            let (eps_x, eps_w) =
+                objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, &device)?;
             let out = objective::evaluate(&model.net, &cfg, &y, &eps_x, &eps_w, true)?;
             if !out.values.loss.is_finite() {
                 bail!(

@@ -7,8 +7,8 @@
 use anyhow::{bail, Result};
 use candle_core::Device;
 use gmvae::data::{Dataset, Split};
-use gmvae::objective::{self, ObjectiveConfig};
-use gmvae::optim::{Adam, AdamConfig};
+use gmvae::objective;
+use gmvae::optim::Adam;
 use gmvae::options::Options;
 use gmvae::rng::{self, stream};
 use gmvae::train::Model;
@@ -48,20 +48,8 @@ fn bench(preset: &str, steps: usize, repeats: usize, device: &Device) -> Result<
         test: None,
     };
     let model = Model::new(&opts, &dataset, device)?;
-    let mut adam = Adam::new(
-        model.trainable(),
-        AdamConfig {
-            lr: opts.learning_rate,
-            ..Default::default()
-        },
-    )?;
-    let cfg = ObjectiveConfig {
-        kind: opts.objective,
-        n_mc: opts.n_mc,
-        z_prior_weight: opts.z_prior_weight,
-        cv_weight: opts.cv_weight,
-        free_bits: opts.lambda,
-    };
+    let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
+    let cfg = opts.objective_config();
     let yt = candle_core::Tensor::from_vec(y, (b, dy), device)?;
     let mut noise = rng::rng(0, stream::NOISE);
     let (mut fwd, mut bwd, mut opt, mut total) = (vec![], vec![], vec![], vec![]);
@@ -70,8 +58,8 @@ fn bench(preset: &str, steps: usize, repeats: usize, device: &Device) -> Result<
         let t0 = Instant::now();
         for _ in 0..steps {
             let a = Instant::now();
-            let ex = rng::randn(&mut noise, (opts.n_mc * b, opts.x_size), device)?;
-            let ew = rng::randn(&mut noise, (opts.n_mc * b, opts.w_size), device)?;
+            let (ex, ew) =
+                objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
             let out = objective::evaluate(&model.net, &cfg, &yt, &ex, &ew, true)?;
             let c = Instant::now();
             let grads = out.loss.backward()?;

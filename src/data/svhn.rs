@@ -174,7 +174,11 @@ pub fn read_mat(bytes: &[u8]) -> Result<Vec<MatArray>> {
     while at < bytes.len() {
         let (ty, n, data, padded) = tag(bytes, at)?;
         // Compressed elements are not padded to 8 bytes (MATLAB writes them back to back).
-        let next = if ty == MI_COMPRESSED { data + n } else { padded };
+        let next = if ty == MI_COMPRESSED {
+            data + n
+        } else {
+            padded
+        };
         match ty {
             MI_COMPRESSED => {
                 let mut inner = Vec::new();
