@@ -240,6 +240,14 @@ mod tests {
     }
 
     #[test]
+    fn one_dimensional_latents_plot_against_zero() {
+        let p = Projection::fit(&[1.0, 2.0, 3.0], 1).unwrap();
+        assert_eq!(p.apply(&[2.5]), (2.5, 0.0));
+        assert_eq!(p.project_diag_cov(&[4.0]), (4.0, 0.0, 0.0));
+        assert!(Projection::fit(&[], 0).is_err());
+    }
+
+    #[test]
     fn projected_covariance_of_identity_projection_is_the_diagonal() {
         let p = Projection::first_two(2);
         assert_eq!(p.project_diag_cov(&[2.0, 3.0]), (2.0, 0.0, 3.0));
