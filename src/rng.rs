@@ -21,6 +21,7 @@ pub mod stream {
     pub const DATA: u64 = 2;
     pub const SHUFFLE: u64 = 3;
     pub const NOISE: u64 = 4;
+    pub const VISUAL: u64 = 5;
 }
 
 /// A tensor of i.i.d. N(0, 1) draws.

@@ -102,7 +102,7 @@ pub fn load_dataset(opts: &Options) -> Result<Dataset> {
                 data::spiral::generate(opts.spiral_points, &mut rng::rng(opts.seed, stream::DATA))
             }
         },
-        DataSet::Mnist => data::mnist::load_dir(&opts.data_dir, opts.input_dimension == 2),
+        DataSet::Mnist => data::mnist::load_dir(&opts.data_dir),
         DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
     }?;
     if let Some(n) = opts.train_size {
@@ -505,6 +505,21 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         }
         .save(&dir.join(crate::dump::FILE))?;
         checkpoint::save(&ckpt, &model.vars, &adam, epoch)?;
+        if let (Some(shape), true) = (
+            dataset.image_shape,
+            opts.visual_gen > 0 && epoch.is_multiple_of(opts.visual_gen),
+        ) {
+            // Upstream visualGen: K rows of 10 decoded samples of each component at w = 0.
+            let mut r = rng::rng(opts.seed, stream::VISUAL + 16 * epoch as u64);
+            let images = component_samples(&model, opts, 10, &mut r, &device)?;
+            crate::visual::write_samples_grid(
+                &dir.join("samples.png"),
+                &images,
+                opts.k,
+                10,
+                shape,
+            )?;
+        }
 
         let acc =
             |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v:.4}")).unwrap_or_default();

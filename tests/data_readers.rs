@@ -16,7 +16,7 @@ fn idx_raw_and_gz_read_the_same() {
     for gz in [false, true] {
         let d = tempfile::tempdir().unwrap();
         write_mnist(d.path(), 6, 4, gz);
-        let ds = mnist::load_dir(d.path(), false).unwrap();
+        let ds = mnist::load_dir(d.path()).unwrap();
         assert_eq!(
             (ds.train.n, ds.test.as_ref().unwrap().n, ds.dy),
             (6, 4, 784)
@@ -25,11 +25,7 @@ fn idx_raw_and_gz_read_the_same() {
         // pixels / 255, no binarisation
         assert_eq!(ds.train.y[1], 1.0 / 255.0);
         assert_eq!(ds.train.y[255], 1.0);
-        assert!(ds.image_shape.is_none());
-        assert_eq!(
-            mnist::load_dir(d.path(), true).unwrap().image_shape,
-            Some([1, 28, 28])
-        );
+        assert_eq!(ds.image_shape, Some([1, 28, 28]));
     }
 }
 
@@ -41,7 +37,7 @@ fn idx_errors_name_the_file_and_the_problem() {
     let bytes = std::fs::read(&images).unwrap();
 
     std::fs::write(&images, &bytes[..bytes.len() - 10]).unwrap();
-    let e = format!("{:#}", mnist::load_dir(d.path(), false).unwrap_err());
+    let e = format!("{:#}", mnist::load_dir(d.path()).unwrap_err());
     assert!(
         e.contains("train-images-idx3-ubyte") && e.contains("truncated"),
         "{e}"
@@ -50,17 +46,14 @@ fn idx_errors_name_the_file_and_the_problem() {
     let mut wrong = bytes.clone();
     wrong[3] = 0x01; // label magic in an image file
     std::fs::write(&images, &wrong).unwrap();
-    let e = format!("{:#}", mnist::load_dir(d.path(), false).unwrap_err());
+    let e = format!("{:#}", mnist::load_dir(d.path()).unwrap_err());
     assert!(e.contains("wrong magic") && e.contains("0x00000803"), "{e}");
 
     std::fs::remove_file(&images).unwrap();
-    let e = format!("{:#}", mnist::load_dir(d.path(), false).unwrap_err());
+    let e = format!("{:#}", mnist::load_dir(d.path()).unwrap_err());
     assert!(e.contains("not found") && e.contains("--data-dir"), "{e}");
 
-    let e = format!(
-        "{:#}",
-        mnist::load_dir(&d.path().join("nope"), false).unwrap_err()
-    );
+    let e = format!("{:#}", mnist::load_dir(&d.path().join("nope")).unwrap_err());
     assert!(e.contains("does not exist"), "{e}");
 }
 
@@ -71,7 +64,7 @@ fn idx_corrupt_gzip_and_label_count_mismatch() {
     let gz = d.path().join("t10k-labels-idx1-ubyte.gz");
     let bytes = std::fs::read(&gz).unwrap();
     std::fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
-    let e = format!("{:#}", mnist::load_dir(d.path(), false).unwrap_err());
+    let e = format!("{:#}", mnist::load_dir(d.path()).unwrap_err());
     assert!(
         e.contains("t10k-labels-idx1-ubyte.gz") && e.contains("gzip"),
         "{e}"
@@ -81,7 +74,7 @@ fn idx_corrupt_gzip_and_label_count_mismatch() {
     let img: Vec<u8> = vec![0; 3 * 784];
     mnist::write_idx(d.path(), "train", &img, 28, 28, &[1, 2], false).unwrap();
     // overwrite labels with a 2-label file while images say 3
-    let e = format!("{:#}", mnist::load_dir(d.path(), false).unwrap_err());
+    let e = format!("{:#}", mnist::load_dir(d.path()).unwrap_err());
     assert!(e.contains("3 images") || e.contains("header says"), "{e}");
 }
 

@@ -18,7 +18,7 @@ fn shared() -> Option<PathBuf> {
 #[test]
 fn real_mnist_loads_as_upstream() {
     let Some(root) = shared() else { return };
-    let ds = mnist::load_dir(&root.join("mnist"), false).unwrap();
+    let ds = mnist::load_dir(&root.join("mnist")).unwrap();
     let test = ds.test.as_ref().unwrap();
     assert_eq!((ds.train.n, test.n, ds.dy), (60_000, 10_000, 784));
     let max = ds.train.y.iter().cloned().fold(0f32, f32::max);

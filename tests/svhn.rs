@@ -141,4 +141,9 @@ fn tiny_conv_training_on_svhn_files() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("test_acc"), "{stdout}");
+    // The svhn preset has visualGen 1: a K x 10 grid of 3x32x32 samples after every epoch.
+    let png = std::fs::File::open(d.path().join("s").join("samples.png")).unwrap();
+    let info = png::Decoder::new(png).read_info().unwrap().info().clone();
+    assert_eq!((info.width, info.height), (10 * 32, 3 * 32));
+    assert_eq!(info.color_type, png::ColorType::Rgb);
 }

@@ -152,9 +152,9 @@ fn load_split(dir: &Path, prefix: &str) -> Result<Split> {
     Split::new(y, Some(labels.into_iter().map(usize::from).collect()), 784)
 }
 
-/// Loads MNIST from `dir`. `image_shape` decides nothing about the values, only the metadata the
-/// conv network reads (upstream `-inputDimension 2`).
-pub fn load_dir(dir: &Path, as_image: bool) -> Result<Dataset> {
+/// Loads MNIST from `dir`. Rows are always the flat 784 pixels; the image shape 1x28x28 is kept
+/// for the conv network (upstream `-inputDimension 2`), the samples grid and the plots.
+pub fn load_dir(dir: &Path) -> Result<Dataset> {
     if !dir.is_dir() {
         bail!(
             "MNIST directory {} does not exist: {HOW_TO_GET}",
@@ -164,7 +164,7 @@ pub fn load_dir(dir: &Path, as_image: bool) -> Result<Dataset> {
     Ok(Dataset {
         name: "mnist".into(),
         dy: 784,
-        image_shape: as_image.then_some([1, 28, 28]),
+        image_shape: Some([1, 28, 28]),
         train: load_split(dir, "train")?,
         test: Some(load_split(dir, "t10k")?),
     })
