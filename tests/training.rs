@@ -191,6 +191,10 @@ fn cli_trains_and_resumes_and_run_sh_translates_upstream_flags() {
         "{stdout}"
     );
     assert_eq!(metrics(&run).len(), 2);
+    // The raised epoch count was recorded: resuming again has nothing left to do.
+    let (code, stdout, err) = gmvae(&["spiral", "--resume", run.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("nothing to do"), "{stdout}");
 
     // run.sh: camelCase single-dash flags become kebab-case; --flags pass through.
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("run.sh");
