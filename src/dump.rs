@@ -68,7 +68,10 @@ impl LatentDump {
         if let Some(l) = &self.label {
             t.push(("label", Tensor::from_slice(l, self.n, &cpu)?));
         }
-        let shape = self.image_shape.map(|[c, h, w]| format!("{c},{h},{w}")).unwrap_or_default();
+        let shape = self
+            .image_shape
+            .map(|[c, h, w]| format!("{c},{h},{w}"))
+            .unwrap_or_default();
         let meta = HashMap::from([
             ("epoch".to_string(), self.epoch.to_string()),
             ("dataset".to_string(), self.dataset.clone()),
@@ -81,7 +84,10 @@ impl LatentDump {
     /// Reads a dump, checking that every tensor is present and the shapes agree.
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| {
-            format!("cannot read the latent dump {} (has training finished an epoch?)", path.display())
+            format!(
+                "cannot read the latent dump {} (has training finished an epoch?)",
+                path.display()
+            )
         })?;
         let ctx = || format!("{} is not a valid latent dump", path.display());
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).with_context(ctx)?;
@@ -111,7 +117,7 @@ impl LatentDump {
         let (prior_mean, k_m, dx_m) = mat("prior_mean")?;
         let (prior_var, k_v, dx_v) = mat("prior_var")?;
         let cluster = vec_u32("cluster")?;
-        let label = if st.names().iter().any(|s| *s == "label") {
+        let label = if st.names().contains(&"label") {
             Some(vec_u32("label")?)
         } else {
             None
@@ -119,7 +125,10 @@ impl LatentDump {
         let rows_ok = [n_w, n_q, n_d, n_r, cluster.len()].iter().all(|&r| r == n)
             && label.as_ref().is_none_or(|l| l.len() == n);
         if !rows_ok || dy_r != dy || k_m != k || k_v != k || dx_m != dx || dx_v != dx {
-            bail!("{}: tensors disagree in their number of points or dimensions", path.display());
+            bail!(
+                "{}: tensors disagree in their number of points or dimensions",
+                path.display()
+            );
         }
         let image_shape = match meta.get("image_shape").map(String::as_str) {
             None | Some("") => None,

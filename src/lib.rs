@@ -1,10 +1,17 @@
 //! gmvae: deep unsupervised clustering with Gaussian-mixture variational autoencoders
 //! (Dilokthanakul et al. 2016, arXiv:1611.02648) on candle, with Serket's modular baselines.
 
-pub mod device;
-pub mod metrics;
-pub mod optim;
-pub mod rng;
 pub mod atomic;
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod device;
 pub mod dump;
+pub mod metrics;
+pub mod objective;
+pub mod optim;
+pub mod options;
+pub mod rng;
 pub mod serket;
+pub mod train;
+pub mod visual;

@@ -39,7 +39,10 @@ impl ClusterScores {
 /// Row-wise argmax of a row-major `[n x k]` matrix (first index wins ties, as torch's `max`).
 pub fn argmax_rows(q: &[f32], k: usize, n: usize) -> Result<Vec<usize>> {
     if k == 0 || q.len() != n * k {
-        bail!("assignment matrix has {} values, expected {n} rows x {k} clusters", q.len());
+        bail!(
+            "assignment matrix has {} values, expected {n} rows x {k} clusters",
+            q.len()
+        );
     }
     Ok(q.chunks(k)
         .map(|row| {
@@ -144,8 +147,13 @@ pub fn nmi(assign: &[usize], labels: &[usize]) -> Result<f64> {
     let n = assign.len() as f64;
     let t = contingency(assign, labels);
     let rows: Vec<u64> = t.iter().map(|r| r.iter().sum()).collect();
-    let cols: Vec<u64> = (0..t[0].len()).map(|l| t.iter().map(|r| r[l]).sum()).collect();
-    let (ha, hl) = (entropy(rows.iter().copied(), n), entropy(cols.iter().copied(), n));
+    let cols: Vec<u64> = (0..t[0].len())
+        .map(|l| t.iter().map(|r| r[l]).sum())
+        .collect();
+    let (ha, hl) = (
+        entropy(rows.iter().copied(), n),
+        entropy(cols.iter().copied(), n),
+    );
     if ha == 0.0 && hl == 0.0 {
         return Ok(1.0);
     }
@@ -159,7 +167,11 @@ pub fn nmi(assign: &[usize], labels: &[usize]) -> Result<f64> {
         }
     }
     let denom = (ha + hl) / 2.0;
-    Ok(if denom > 0.0 { (mi / denom).clamp(0.0, 1.0) } else { 0.0 })
+    Ok(if denom > 0.0 {
+        (mi / denom).clamp(0.0, 1.0)
+    } else {
+        0.0
+    })
 }
 
 /// Adjusted Rand index (Hubert & Arabie); 1 for identical partitions, about 0 for random ones.

@@ -25,7 +25,13 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        Self { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, reset_every_step: false }
+        Self {
+            lr: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            reset_every_step: false,
+        }
     }
 }
 
@@ -66,9 +72,15 @@ impl Adam {
         Ok(match var.device() {
             Device::Cpu => {
                 let n = var.elem_count();
-                Moments::Host { m: vec![0.0; n], v: vec![0.0; n] }
+                Moments::Host {
+                    m: vec![0.0; n],
+                    v: vec![0.0; n],
+                }
             }
-            _ => Moments::Device { m: var.zeros_like()?, v: var.zeros_like()? },
+            _ => Moments::Device {
+                m: var.zeros_like()?,
+                v: var.zeros_like()?,
+            },
         })
     }
 
@@ -90,7 +102,13 @@ impl Adam {
             }
         }
         self.t += 1;
-        let AdamConfig { lr, beta1: b1, beta2: b2, eps, .. } = self.cfg;
+        let AdamConfig {
+            lr,
+            beta1: b1,
+            beta2: b2,
+            eps,
+            ..
+        } = self.cfg;
         let c1 = 1.0 / (1.0 - b1.powi(self.t as i32));
         let c2 = 1.0 / (1.0 - b2.powi(self.t as i32));
         for s in &mut self.slots {
@@ -99,14 +117,16 @@ impl Adam {
                 Moments::Host { m, v } => {
                     let g = g.flatten_all()?.to_vec1::<f32>()?;
                     let mut th = s.var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-                    let (b1, b2, lr, eps, c1, c2) =
-                        (b1 as f32, b2 as f32, lr as f32, eps as f32, c1 as f32, c2 as f32);
+                    let (b1, b2, lr, eps, c1, c2) = (
+                        b1 as f32, b2 as f32, lr as f32, eps as f32, c1 as f32, c2 as f32,
+                    );
                     for i in 0..th.len() {
                         m[i] = b1 * m[i] + (1.0 - b1) * g[i];
                         v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
                         th[i] -= lr * (m[i] * c1) / ((v[i] * c2).sqrt() + eps);
                     }
-                    s.var.set(&Tensor::from_vec(th, s.var.shape(), &Device::Cpu)?)?;
+                    s.var
+                        .set(&Tensor::from_vec(th, s.var.shape(), &Device::Cpu)?)?;
                 }
                 Moments::Device { m, v } => {
                     *m = ((&*m * b1)? + (g * (1.0 - b1))?)?;
@@ -136,13 +156,18 @@ impl Adam {
             out.push((format!("adam.v.{}", s.name), v));
         }
         // Steps as f64 keep exact integers far beyond any run length.
-        out.push(("adam.t".to_string(), Tensor::new(&[self.t as f64], &Device::Cpu)?));
+        out.push((
+            "adam.t".to_string(),
+            Tensor::new(&[self.t as f64], &Device::Cpu)?,
+        ));
         Ok(out)
     }
 
     /// Restores the state written by [`Adam::state_tensors`].
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        let t = tensors.get("adam.t").context("checkpoint has no optimiser step count `adam.t`")?;
+        let t = tensors
+            .get("adam.t")
+            .context("checkpoint has no optimiser step count `adam.t`")?;
         self.t = t.to_vec1::<f64>()?[0] as u64;
         for s in &mut self.slots {
             let get = |kind: &str| -> Result<Tensor> {
@@ -165,7 +190,10 @@ impl Adam {
                     m: m.flatten_all()?.to_vec1::<f32>()?,
                     v: v.flatten_all()?.to_vec1::<f32>()?,
                 },
-                dev => Moments::Device { m: m.to_device(dev)?, v: v.to_device(dev)? },
+                dev => Moments::Device {
+                    m: m.to_device(dev)?,
+                    v: v.to_device(dev)?,
+                },
             };
         }
         Ok(())
@@ -183,14 +211,25 @@ mod tests {
         let target = Tensor::new(&[1.0f32, 0.0, -1.0, 3.0], &Device::Cpu).unwrap();
         let mut ours = Adam::new(
             vec![("x".into(), var.clone())],
-            AdamConfig { lr: 0.05, ..Default::default() },
+            AdamConfig {
+                lr: 0.05,
+                ..Default::default()
+            },
         )
         .unwrap();
-        let params =
-            candle_nn::ParamsAdamW { lr: 0.05, weight_decay: 0.0, ..Default::default() };
+        let params = candle_nn::ParamsAdamW {
+            lr: 0.05,
+            weight_decay: 0.0,
+            ..Default::default()
+        };
         let mut stock = candle_nn::AdamW::new(vec![var.clone()], params).unwrap();
         for _ in 0..steps {
-            let loss = (var.as_tensor() - &target).unwrap().sqr().unwrap().sum_all().unwrap();
+            let loss = (var.as_tensor() - &target)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
             let grads = loss.backward().unwrap();
             if fused {
                 ours.step(&grads).unwrap()
@@ -215,15 +254,25 @@ mod tests {
     #[test]
     fn reset_every_step_is_sign_sgd() {
         let var = Var::from_slice(&[1.0f32, -2.0], 2, &Device::Cpu).unwrap();
-        let cfg = AdamConfig { lr: 0.1, reset_every_step: true, ..Default::default() };
+        let cfg = AdamConfig {
+            lr: 0.1,
+            reset_every_step: true,
+            ..Default::default()
+        };
         let mut opt = Adam::new(vec![("x".into(), var.clone())], cfg).unwrap();
         for _ in 0..3 {
             // gradient of sum(x^3 * 7) is 21 x^2 > 0: every step moves by ~ -lr
-            let loss = (var.as_tensor().powf(3.0).unwrap() * 7.0).unwrap().sum_all().unwrap();
+            let loss = (var.as_tensor().powf(3.0).unwrap() * 7.0)
+                .unwrap()
+                .sum_all()
+                .unwrap();
             opt.step(&loss.backward().unwrap()).unwrap();
         }
         let x = var.as_tensor().to_vec1::<f32>().unwrap();
-        assert!((x[0] - 0.7).abs() < 1e-4 && (x[1] + 2.3).abs() < 1e-4, "{x:?}");
+        assert!(
+            (x[0] - 0.7).abs() < 1e-4 && (x[1] + 2.3).abs() < 1e-4,
+            "{x:?}"
+        );
         assert_eq!(opt.steps(), 1);
     }
 
@@ -243,6 +292,10 @@ mod tests {
         assert_eq!(m1, m2);
         let mut missing = state.clone();
         missing.remove("adam.v.p");
-        assert!(b.load_state(&missing).unwrap_err().to_string().contains("adam.v.p"));
+        assert!(b
+            .load_state(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("adam.v.p"));
     }
 }

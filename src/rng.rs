@@ -21,12 +21,15 @@ pub mod stream {
     pub const DATA: u64 = 2;
     pub const SHUFFLE: u64 = 3;
     pub const NOISE: u64 = 4;
+    pub const VISUAL: u64 = 5;
 }
 
 /// A tensor of i.i.d. N(0, 1) draws.
 pub fn randn<S: Into<Shape>>(rng: &mut StdRng, shape: S, device: &Device) -> Result<Tensor> {
     let shape = shape.into();
-    let v: Vec<f32> = (0..shape.elem_count()).map(|_| rng.sample(StandardNormal)).collect();
+    let v: Vec<f32> = (0..shape.elem_count())
+        .map(|_| rng.sample(StandardNormal))
+        .collect();
     Tensor::from_vec(v, shape, device)
 }
 
@@ -39,7 +42,9 @@ pub fn uniform<S: Into<Shape>>(
     device: &Device,
 ) -> Result<Tensor> {
     let shape = shape.into();
-    let v: Vec<f32> = (0..shape.elem_count()).map(|_| rng.random_range(lo..=hi)).collect();
+    let v: Vec<f32> = (0..shape.elem_count())
+        .map(|_| rng.random_range(lo..=hi))
+        .collect();
     Tensor::from_vec(v, shape, device)
 }
 
@@ -56,9 +61,15 @@ mod tests {
 
     #[test]
     fn same_seed_same_numbers_streams_differ() {
-        let a = randn(&mut rng(7, stream::NOISE), 5, &Device::Cpu).unwrap().to_vec1::<f32>();
-        let b = randn(&mut rng(7, stream::NOISE), 5, &Device::Cpu).unwrap().to_vec1::<f32>();
-        let c = randn(&mut rng(7, stream::INIT), 5, &Device::Cpu).unwrap().to_vec1::<f32>();
+        let a = randn(&mut rng(7, stream::NOISE), 5, &Device::Cpu)
+            .unwrap()
+            .to_vec1::<f32>();
+        let b = randn(&mut rng(7, stream::NOISE), 5, &Device::Cpu)
+            .unwrap()
+            .to_vec1::<f32>();
+        let c = randn(&mut rng(7, stream::INIT), 5, &Device::Cpu)
+            .unwrap()
+            .to_vec1::<f32>();
         assert_eq!(a.as_ref().unwrap(), b.as_ref().unwrap());
         assert_ne!(a.unwrap(), c.unwrap());
         let p = permutation(&mut rng(1, stream::SHUFFLE), 10);

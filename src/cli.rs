@@ -1,0 +1,288 @@
+//! The `gmvae` command line: `gmvae <preset> [flags]`, with upstream's flags in kebab case.
+
+use crate::objective::ObjectiveKind;
+use crate::options::{NetworkKind, Options};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Deep unsupervised clustering with Gaussian-mixture VAEs (Dilokthanakul et al. 2016).
+#[derive(Debug, Parser)]
+#[command(name = "gmvae", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Spiral preset: K=8, H=100, Dx=Dw=2, Gaussian likelihood, cvWeight 2, batch 200, 500 epochs.
+    Spiral(TrainArgs),
+    /// Fully-connected MNIST preset: K=14, H=1000, Dx=200, Dw=150, cvWeight 0.4, batch 50.
+    #[command(name = "mnist_fc", alias = "mnist-fc")]
+    MnistFc(TrainArgs),
+    /// Convolutional MNIST preset: K=14, H=500, F=16, Dx=200, Dw=150, cvWeight 0.4, batch 50.
+    Mnist(TrainArgs),
+    /// Convolutional SVHN preset: K=10, H=500, F=64, batch 128, cvWeight 1, 500 epochs.
+    Svhn(TrainArgs),
+    /// Serket baselines: modular VAE, GMM and MLDA exchanging messages.
+    Serket(crate::serket::cli::SerketArgs),
+}
+
+fn flag01(s: &str) -> Result<bool, String> {
+    match s {
+        "0" | "false" => Ok(false),
+        "1" | "true" => Ok(true),
+        _ => Err(format!("expected 0 or 1, found `{s}`")),
+    }
+}
+
+/// Flags shared by every training preset; each overrides the preset's value.
+#[derive(Debug, Args, Default)]
+pub struct TrainArgs {
+    /// Seed of every random source: init, data generation, shuffling, noise (upstream -seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Adam learning rate (-learningRate).
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
+    /// Minibatch size N (-batchSize).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Number of epochs (-epoch).
+    #[arg(long)]
+    pub epoch: Option<usize>,
+    /// Dx, size of the Gaussian latent x (-xSize).
+    #[arg(long)]
+    pub x_size: Option<usize>,
+    /// Dw, size of the latent w (-wSize).
+    #[arg(long)]
+    pub w_size: Option<usize>,
+    /// K, number of mixture components / clusters (-K).
+    #[arg(short = 'K', long = "k")]
+    pub k: Option<usize>,
+    /// H, hidden width (-hiddenSize).
+    #[arg(long)]
+    pub hidden_size: Option<usize>,
+    /// eta, weight of the z-prior KL (-zPriorWeight; v1).
+    #[arg(long)]
+    pub z_prior_weight: Option<f64>,
+    /// alpha, gradient weight of the consistency violation (v1) or of the z-prior (v2) (-cvWeight).
+    #[arg(long)]
+    pub cv_weight: Option<f64>,
+    /// M, Monte-Carlo samples of (x, w) per point (-nMC).
+    #[arg(long)]
+    pub n_mc: Option<usize>,
+    /// Free-bits threshold in nats per point for the v2 objective (-lambda).
+    #[arg(long)]
+    pub lambda: Option<f64>,
+    /// Objective: v1 (paper v1, q(z|y) head and CV term) or v2 (version2 branch, p(z|x,w)).
+    #[arg(long, value_enum)]
+    pub objective: Option<ObjectiveKind>,
+    /// 1: Gaussian likelihood p(y|x); 0: Bernoulli (-continuous; fc decoder only).
+    #[arg(long, value_parser = flag01)]
+    pub continuous: Option<bool>,
+    /// 1: flat input; 2: images (-inputDimension; conv needs 2).
+    #[arg(long)]
+    pub input_dimension: Option<u8>,
+    /// Network family: fc or conv (-network).
+    #[arg(long, value_enum)]
+    pub network: Option<NetworkKind>,
+    /// Input channels of the conv net (-nChannels).
+    #[arg(long)]
+    pub n_channels: Option<usize>,
+    /// F, filters of the first conv layer (-nFilters).
+    #[arg(long)]
+    pub n_filters: Option<usize>,
+    /// 1: clustering accuracy every epoch (-ACC).
+    #[arg(long, value_parser = flag01)]
+    pub acc: Option<bool>,
+    /// Write samples.png every N epochs; 0 = never (-visualGen).
+    #[arg(long)]
+    pub visual_gen: Option<usize>,
+    /// Accepted for upstream compatibility: the latent dump is written every epoch anyway.
+    #[arg(long, value_parser = flag01)]
+    pub visualise2d: Option<bool>,
+    /// Accepted for upstream compatibility: checkpoints are written every epoch anyway.
+    #[arg(long, value_parser = flag01)]
+    pub save_model: Option<bool>,
+    /// Accepted for upstream compatibility: metrics.csv is written every epoch anyway.
+    #[arg(long, value_parser = flag01)]
+    pub report_lower_bound: Option<bool>,
+    /// Optimiser; only adam exists (-optimiser).
+    #[arg(long)]
+    pub optimiser: Option<String>,
+    /// Reproduce upstream's Adam, whose state restarts every step (sign-SGD-like; §2.4).
+    #[arg(long)]
+    pub adam_reset: bool,
+    /// 0: CPU; 1: CUDA (needs a build with --features cuda) (-gpu).
+    #[arg(long)]
+    pub gpu: Option<u8>,
+    /// CUDA device index, 0-based (-gpuID is 1-based upstream; run.sh converts).
+    #[arg(long)]
+    pub gpu_id: Option<usize>,
+    /// Run name: outputs go to <out-dir>/<id> (-_id). Default: <preset>-<date>-<time>.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Root of run directories.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+    /// Directory of the MNIST IDX files (default data/mnist) or SVHN .mat files (data/svhn).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Spiral: read this .t7 or .csv file instead of generating the data.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Spiral: number of points to generate.
+    #[arg(long)]
+    pub spiral_points: Option<usize>,
+    /// Points of the evaluation split saved in latent.safetensors each epoch.
+    #[arg(long)]
+    pub dump_size: Option<usize>,
+    /// Train on the first N training points only (quick checks).
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// SVHN: add extra_32x32.mat to the training data.
+    #[arg(long)]
+    pub svhn_extra: bool,
+    /// Continue the run in this directory from its last checkpoint (its opts.json is used;
+    /// --epoch may raise the total).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// CPU threads for candle (sets RAYON_NUM_THREADS; 1 is fastest on a busy 2-core machine).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl TrainArgs {
+    /// The options of a fresh run: the preset, then these flags on top.
+    pub fn resolve(&self, preset: &str) -> Result<Options> {
+        let mut o = Options::preset(preset)?;
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { o.$f = v; } )* };
+        }
+        set!(
+            seed,
+            learning_rate,
+            batch_size,
+            epoch,
+            x_size,
+            w_size,
+            k,
+            hidden_size,
+            z_prior_weight,
+            cv_weight,
+            n_mc,
+            lambda,
+            objective,
+            continuous,
+            input_dimension,
+            network,
+            n_channels,
+            n_filters,
+            acc,
+            visual_gen,
+            gpu,
+            gpu_id,
+            id,
+            out_dir,
+            data_dir,
+            spiral_points,
+            dump_size
+        );
+        if self.data.is_some() {
+            o.data = self.data.clone();
+        }
+        if self.train_size.is_some() {
+            o.train_size = self.train_size;
+        }
+        o.adam_reset |= self.adam_reset;
+        o.svhn_extra |= self.svhn_extra;
+        if let Some(opt) = &self.optimiser {
+            if opt != "adam" {
+                bail!("--optimiser: only `adam` is implemented, found `{opt}`");
+            }
+        }
+        if o.id.is_empty() {
+            o.id = format!("{preset}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+        }
+        o.validate()?;
+        Ok(o)
+    }
+
+    /// The options of a run to resume: `opts.json` of `dir`, with `--epoch` (and device flags).
+    pub fn resume_options(&self, preset: &str, dir: &std::path::Path) -> Result<Options> {
+        let path = dir.join("opts.json");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("--resume {}: cannot read {}", dir.display(), path.display())
+        })?;
+        let mut o: Options = serde_json::from_str(&text)
+            .with_context(|| format!("--resume: {} is not a gmvae opts.json", path.display()))?;
+        if o.preset != preset {
+            bail!(
+                "--resume {}: that run used preset `{}`, not `{preset}`",
+                dir.display(),
+                o.preset
+            );
+        }
+        let name = dir.file_name().context("--resume needs a run directory")?;
+        o.id = name.to_string_lossy().into_owned();
+        o.out_dir = dir.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        if let Some(e) = self.epoch {
+            o.epoch = e;
+        }
+        if let Some(g) = self.gpu {
+            o.gpu = g;
+        }
+        if let Some(g) = self.gpu_id {
+            o.gpu_id = g;
+        }
+        o.validate()?;
+        Ok(o)
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let (preset, args) = match &cli.command {
+        Command::Spiral(a) => ("spiral", a),
+        Command::MnistFc(a) => ("mnist_fc", a),
+        Command::Mnist(a) => ("mnist", a),
+        Command::Svhn(a) => ("svhn", a),
+        Command::Serket(a) => return crate::serket::cli::run(a),
+    };
+    if let Some(t) = args.threads {
+        if t == 0 {
+            bail!("--threads must be at least 1");
+        }
+        // Must happen before candle builds its thread pool (first tensor op).
+        std::env::set_var("RAYON_NUM_THREADS", t.to_string());
+    }
+    let (opts, resume) = match &args.resume {
+        Some(dir) => (args.resume_options(preset, dir)?, true),
+        None => (args.resolve(preset)?, false),
+    };
+    let summary = crate::train::train(&opts, resume)?;
+    match summary.last {
+        Some(r) => {
+            print!(
+                "done: {} epochs, lower bound {:.4}",
+                r.epoch,
+                r.lower_bound()
+            );
+            if let Some(s) = r.test {
+                print!(
+                    ", final test_acc {:.4} (hungarian {:.4}, majority {:.4}, NMI {:.4}, ARI {:.4})",
+                    s.aae, s.hungarian, s.majority, s.nmi, s.ari
+                );
+            }
+            println!("; outputs in {}", summary.run_dir.display());
+        }
+        None => println!(
+            "nothing to do: {} already finished {} epochs",
+            summary.run_dir.display(),
+            opts.epoch
+        ),
+    }
+    Ok(())
+}

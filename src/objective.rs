@@ -1,0 +1,404 @@
+//! The GMVAE objective (paper v1 §3, eqs. 4-7; upstream `master:main.lua:194-263`), one function
+//! per term. Every term is a **sum over the batch and the dimensions** and an **average over the
+//! M Monte-Carlo samples**, as upstream (gmvae-upstream.md §2). Multi-sample tensors are
+//! sample-major: row `m*N + n`.
+//!
+//! v1 (`--objective v1`, default): minimise
+//! `L_rec + L_cond + L_w + eta * KL(q(z|y) || U) + alpha * L_CV`,
+//! where alpha (`--cv-weight`) weights only the gradient of the consistency violation; the reported
+//! lower bound is `-(L_rec + L_cond + L_w + eta * KL_z)`.
+//!
+//! v2 (`--objective v2`, the `version2` branch with the intended maths): no q(z|y) head; z is
+//! inferred as p(z|x,w), which weights the conditional prior per Monte-Carlo sample, and the
+//! z-prior `KL(p(z|x,w) || U)` enters with weight alpha only while its batch average exceeds the
+//! free-bits threshold lambda.
+
+use candle_core::{DType, Result, Tensor, D};
+use gmvae_models::{MixturePrior, Posterior, YDistribution};
+
+const LOG_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// Which objective (paper version / upstream branch).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectiveKind {
+    V1,
+    V2,
+}
+
+/// Weights of the objective.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectiveConfig {
+    pub kind: ObjectiveKind,
+    /// M, Monte-Carlo samples of (x, w) per data point.
+    pub n_mc: usize,
+    /// eta (`-zPriorWeight`): weight of KL(q(z|y) || U) (v1).
+    pub z_prior_weight: f64,
+    /// alpha (`-cvWeight`): gradient weight of the CV term (v1) or of the z-prior (v2).
+    pub cv_weight: f64,
+    /// lambda: v2's free-bits threshold, nats per data point.
+    pub free_bits: f64,
+}
+
+/// Value of each term for one batch, summed over the batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TermValues {
+    pub rec: f64,
+    pub cond_prior: f64,
+    pub w_prior: f64,
+    /// KL(q(z|y) || U) (v1) or KL(p(z|x,w) || U) (v2), unweighted.
+    pub z_prior: f64,
+    /// Consistency violation: mean entropy of p(z|x,w) (unweighted).
+    pub cv: f64,
+    /// The reported loss, -(lower bound): rec + cond_prior + w_prior + eta*z_prior (v1) or
+    /// rec + cond_prior + w_prior + z_prior (v2).
+    pub loss: f64,
+}
+
+impl std::ops::AddAssign for TermValues {
+    fn add_assign(&mut self, o: Self) {
+        self.rec += o.rec;
+        self.cond_prior += o.cond_prior;
+        self.w_prior += o.w_prior;
+        self.z_prior += o.z_prior;
+        self.cv += o.cv;
+        self.loss += o.loss;
+    }
+}
+
+/// Repeats `[N, D]` M times sample-major into `[M*N, D]`.
+pub fn repeat_mc(t: &Tensor, m: usize) -> Result<Tensor> {
+    if m == 1 {
+        return Ok(t.clone());
+    }
+    let (n, d) = t.dims2()?;
+    t.unsqueeze(0)?.broadcast_as((m, n, d))?.reshape((m * n, d))
+}
+
+/// The noise of one step: eps_x `[M*N, Dx]` and eps_w `[M*N, Dw]`, independent N(0, 1) draws
+/// (upstream's Noise1 / Noise2), from the run's seeded generator.
+pub fn draw_noise(
+    rng: &mut crate::rng::StdRng,
+    m: usize,
+    n: usize,
+    dx: usize,
+    dw: usize,
+    device: &candle_core::Device,
+) -> Result<(Tensor, Tensor)> {
+    Ok((
+        crate::rng::randn(rng, (m * n, dx), device)?,
+        crate::rng::randn(rng, (m * n, dw), device)?,
+    ))
+}
+
+/// Reparameterised samples `mean + exp(logvar/2) * eps`, eps `[M*N, D]` sample-major.
+pub fn reparameterise(mean: &Tensor, logvar: &Tensor, eps: &Tensor) -> Result<Tensor> {
+    let m = eps.dim(0)? / mean.dim(0)?;
+    let std = (logvar * 0.5)?.exp()?;
+    repeat_mc(mean, m)? + (repeat_mc(&std, m)? * eps)?
+}
+
+/// Reconstruction term `-E_q[log p(y|x)]` (paper eq. 3's first term; upstream BCECriterion /
+/// GaussianCriterion), summed over the batch and dimensions and averaged over the M samples.
+/// `y` is `[N, Dy]`, `dist` is over `[M*N, Dy]`.
+pub fn reconstruction(y: &Tensor, dist: &YDistribution, m: usize) -> Result<Tensor> {
+    let y = repeat_mc(y, m)?;
+    let total = match dist {
+        // BCE from logits: softplus(l) - y*l = -[y log s(l) + (1-y) log(1-s(l))], stable for any l.
+        YDistribution::Bernoulli { logits } => {
+            let softplus = (logits.relu()? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+            (softplus - (&y * logits)?)?.sum_all()?
+        }
+        YDistribution::Gaussian { mean, logvar } => {
+            let sq = (&y - mean)?.sqr()?;
+            let nll = ((logvar + (sq * logvar.neg()?.exp()?)?)? + LOG_2PI)? * 0.5;
+            nll?.sum_all()?
+        }
+    };
+    total / m as f64
+}
+
+/// Elementwise KL( N(mu_a, exp lv_a) || N(mu_b, exp lv_b) ) for diagonal Gaussians
+/// (upstream `UtilsNetwork.lua:23-52`). Shapes broadcast.
+pub fn kl_diag_gaussians(
+    mu_a: &Tensor,
+    lv_a: &Tensor,
+    mu_b: &Tensor,
+    lv_b: &Tensor,
+) -> Result<Tensor> {
+    let var_a = lv_a.exp()?;
+    let diff2 = mu_a.broadcast_sub(mu_b)?.sqr()?;
+    let ratio = (diff2.broadcast_add(&var_a)? * lv_b.neg()?.exp()?)?;
+    ((lv_b.broadcast_sub(lv_a)? + ratio)? - 1.0)? * 0.5
+}
+
+/// Per-component KL `[M*N, K]`: KL(q(x|y_n) || p(x|w^(m,n), z=k)), summed over the Dx dimensions.
+fn component_kl(post: &Posterior, prior: &MixturePrior, m: usize) -> Result<Tensor> {
+    let mu = repeat_mc(&post.mean_x, m)?.unsqueeze(1)?;
+    let lv = repeat_mc(&post.logvar_x, m)?.unsqueeze(1)?;
+    kl_diag_gaussians(&mu, &lv, &prior.mean, &prior.logvar)?.sum(D::Minus1)
+}
+
+/// Conditional-prior term (paper v1 eq. 4):
+/// `sum_n sum_k pi_nk (1/M) sum_m KL(q(x|y_n) || p(x|w^(m,n), z=k))`, analytic in x, Monte-Carlo
+/// in w. `pi` is `[N, K]` (v1: q(z|y)) or `[M*N, K]` (v2: p(z|x,w), weighting each sample).
+pub fn conditional_prior(
+    post: &Posterior,
+    prior: &MixturePrior,
+    pi: &Tensor,
+    m: usize,
+) -> Result<Tensor> {
+    let kl = component_kl(post, prior, m)?; // [MN, K]
+    let weighted = if pi.dim(0)? == kl.dim(0)? {
+        (kl * pi)?
+    } else {
+        (kl * repeat_mc(pi, m)?)?
+    };
+    weighted.sum_all()? / m as f64
+}
+
+/// w-prior term KL(q(w|y) || N(0, I)) summed over the batch (upstream `VAE_KLDCriterion`).
+pub fn w_prior(mean_w: &Tensor, logvar_w: &Tensor) -> Result<Tensor> {
+    let inner = ((logvar_w + 1.0)? - mean_w.sqr()?)? - logvar_w.exp()?;
+    inner?.sum_all()? * -0.5
+}
+
+/// z-prior term KL(pi || Uniform(K)) = `sum_rows sum_k pi log(K pi)`, divided by `m` (the rows
+/// are `[N, K]` for q(z|y), or `[M*N, K]` for p(z|x,w) averaged over the samples).
+pub fn z_prior(log_pi: &Tensor, m: usize) -> Result<Tensor> {
+    let k = log_pi.dim(D::Minus1)? as f64;
+    (log_pi.exp()? * (log_pi + k.ln())?)?.sum_all()? / m as f64
+}
+
+/// log N(x; mu_k, diag exp logvar_k) for each component: x `[B, Dx]`, components `[B, K, Dx]`,
+/// result `[B, K]` (upstream `GaussianLogLikelihood`).
+pub fn gaussian_log_likelihood(x: &Tensor, prior: &MixturePrior) -> Result<Tensor> {
+    let dx = x.dim(D::Minus1)? as f64;
+    let sq = prior.mean.broadcast_sub(&x.unsqueeze(1)?)?.sqr()?;
+    let maha = (sq * prior.logvar.neg()?.exp()?)?.sum(D::Minus1)?;
+    let logdet = prior.logvar.sum(D::Minus1)?;
+    ((maha + logdet)? + dx * LOG_2PI)? * -0.5
+}
+
+/// log p(z|x,w) = log_softmax_k log N(x; mu_k(w), sigma_k(w)) (the uniform prior cancels), `[B, K]`.
+pub fn log_p_z_given_xw(x: &Tensor, prior: &MixturePrior) -> Result<Tensor> {
+    candle_nn::ops::log_softmax(&gaussian_log_likelihood(x, prior)?, D::Minus1)
+}
+
+/// Consistency violation (paper v1 eq. 6): `(1/M) sum_{m,n} H(p(z|x^(m,n), w^(m,n)))`, the entropy
+/// of the posterior the prior net implies, from its log-probabilities `[M*N, K]`.
+pub fn consistency_violation(log_p: &Tensor, m: usize) -> Result<Tensor> {
+    (log_p.exp()? * log_p)?.sum_all()?.neg()? / m as f64
+}
+
+/// Everything one batch produces.
+pub struct BatchObjective {
+    /// The scalar whose gradient training follows.
+    pub loss: Tensor,
+    pub values: TermValues,
+    /// The cluster posterior `[N, K]` (q(z|y) for v1; p(z|x,w) of the first sample for v2).
+    pub q_z: Tensor,
+}
+
+/// Runs the model on a batch y `[N, Dy]` with noise `eps_x [M*N, Dx]`, `eps_w [M*N, Dw]`, and
+/// assembles the objective.
+pub fn evaluate(
+    model: &gmvae_models::Gmvae,
+    cfg: &ObjectiveConfig,
+    y: &Tensor,
+    eps_x: &Tensor,
+    eps_w: &Tensor,
+    train: bool,
+) -> Result<BatchObjective> {
+    let m = cfg.n_mc;
+    let n = y.dim(0)?;
+    let post = model.recognition.forward_t(y, train)?;
+    let x = reparameterise(&post.mean_x, &post.logvar_x, eps_x)?;
+    let w = reparameterise(&post.mean_w, &post.logvar_w, eps_w)?;
+    let recon = model.decode(&x, train)?;
+    let prior = model.prior.forward(&w)?;
+    let log_p = log_p_z_given_xw(&x, &prior)?;
+
+    let rec = reconstruction(y, &recon, m)?;
+    let lw = w_prior(&post.mean_w, &post.logvar_w)?;
+    let cv = consistency_violation(&log_p, m)?;
+    let (cond, lz, loss, q_z, z_in_loss) = match cfg.kind {
+        ObjectiveKind::V1 => {
+            let logits = post.qz_logits.as_ref().ok_or_else(|| {
+                candle_core::Error::Msg("the v1 objective needs the q(z|y) head".into())
+            })?;
+            let log_pi = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+            let pi = log_pi.exp()?;
+            let cond = conditional_prior(&post, &prior, &pi, m)?;
+            let lz = z_prior(&log_pi, 1)?;
+            let loss = (((&rec + &cond)? + &lw)? + (&lz * cfg.z_prior_weight)?)?;
+            let loss = (loss + (&cv * cfg.cv_weight)?)?;
+            (cond, lz, loss, pi, cfg.z_prior_weight)
+        }
+        ObjectiveKind::V2 => {
+            let p = log_p.exp()?;
+            let cond = conditional_prior(&post, &prior, &p, m)?;
+            let lz = z_prior(&log_p, m)?;
+            let base = ((&rec + &cond)? + &lw)?;
+            // Free bits: the z-prior pulls only while its batch average exceeds lambda.
+            let active = lz.to_dtype(DType::F64)?.to_scalar::<f64>()? / n as f64 > cfg.free_bits;
+            let loss = if active {
+                (base + (&lz * cfg.cv_weight)?)?
+            } else {
+                base
+            };
+            (cond, lz, loss, p.narrow(0, 0, n)?, 1.0)
+        }
+    };
+    let scalar = |t: &Tensor| -> Result<f64> { t.to_dtype(DType::F64)?.to_scalar::<f64>() };
+    let mut values = TermValues {
+        rec: scalar(&rec)?,
+        cond_prior: scalar(&cond)?,
+        w_prior: scalar(&lw)?,
+        z_prior: scalar(&lz)?,
+        cv: scalar(&cv)?,
+        loss: 0.0,
+    };
+    values.loss = values.rec + values.cond_prior + values.w_prior + z_in_loss * values.z_prior;
+    Ok(BatchObjective { loss, values, q_z })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn t(v: &[f32], shape: &[usize]) -> Tensor {
+        Tensor::from_slice(v, shape, &Device::Cpu).unwrap()
+    }
+    fn s(t: Tensor) -> f64 {
+        t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    }
+
+    #[test]
+    fn kl_hand_values_and_zero_for_equal() {
+        // KL(N(0,1) || N(1, e^2)) = 0.5*(2 - 0 + (1 + 1)/e^2 - 1) = 0.5*(1 + 2/e^2)
+        let kl = kl_diag_gaussians(
+            &t(&[0.0], &[1]),
+            &t(&[0.0], &[1]),
+            &t(&[1.0], &[1]),
+            &t(&[2.0], &[1]),
+        );
+        let expect = 0.5 * (1.0 + 2.0 / std::f64::consts::E.powi(2));
+        assert!((s(kl.unwrap().sum_all().unwrap()) - expect).abs() < 1e-6);
+        let same = kl_diag_gaussians(
+            &t(&[0.3, -2.0], &[2]),
+            &t(&[0.7, -1.0], &[2]),
+            &t(&[0.3, -2.0], &[2]),
+            &t(&[0.7, -1.0], &[2]),
+        );
+        assert!(s(same.unwrap().abs().unwrap().sum_all().unwrap()) < 1e-7);
+    }
+
+    #[test]
+    fn w_prior_hand_value() {
+        // -0.5 * (1 + lv - mu^2 - e^lv) for (mu, lv) = (1, 0) and (0, ln 2): 0.5 + 0.5*(2 - 1 - ln2)
+        let v = s(w_prior(&t(&[1.0, 0.0], &[1, 2]), &t(&[0.0, 2f32.ln()], &[1, 2])).unwrap());
+        assert!((v - (0.5 + 0.5 * (1.0 - 2f64.ln()))).abs() < 1e-6);
+    }
+
+    #[test]
+    fn z_prior_is_zero_at_uniform_and_log_k_at_one_hot() {
+        let uniform = t(&[0.25f32.ln(); 4], &[1, 4]);
+        assert!(s(z_prior(&uniform, 1).unwrap()).abs() < 1e-6);
+        // Nearly one-hot: KL -> log K.
+        let lp = candle_nn::ops::log_softmax(&t(&[40.0, 0.0, 0.0, 0.0], &[1, 4]), 1).unwrap();
+        assert!((s(z_prior(&lp, 1).unwrap()) - 4f64.ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn entropy_edges() {
+        let uniform = t(&[(1.0f32 / 3.0).ln(); 6], &[2, 3]);
+        // two rows, each entropy ln 3, averaged over M = 2 samples -> ln 3
+        assert!((s(consistency_violation(&uniform, 2).unwrap()) - 3f64.ln()).abs() < 1e-5);
+        let peaked = candle_nn::ops::log_softmax(&t(&[80.0, 0.0, 0.0], &[1, 3]), 1).unwrap();
+        let h = s(consistency_violation(&peaked, 1).unwrap());
+        assert!(h.abs() < 1e-6 && h.is_finite());
+    }
+
+    #[test]
+    fn bernoulli_reconstruction_matches_bce() {
+        let y = t(&[1.0, 0.0, 0.25], &[1, 3]);
+        let logits = t(&[2.0, -1.0, 0.5], &[1, 3]);
+        let sig = |l: f64| 1.0 / (1.0 + (-l).exp());
+        let bce = |y: f64, p: f64| -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+        let expect = bce(1.0, sig(2.0)) + bce(0.0, sig(-1.0)) + bce(0.25, sig(0.5));
+        let got = s(reconstruction(&y, &YDistribution::Bernoulli { logits }, 1).unwrap());
+        assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
+        // Extreme logits stay finite.
+        let big = t(&[200.0, -200.0, 0.0], &[1, 3]);
+        assert!(
+            s(reconstruction(&y, &YDistribution::Bernoulli { logits: big }, 1).unwrap())
+                .is_finite()
+        );
+    }
+
+    #[test]
+    fn gaussian_reconstruction_hand_value_and_mc_average() {
+        // y = 1, mean 0, logvar 0: 0.5*(0 + 1 + ln 2pi); two MC samples (rows) average.
+        let y = t(&[1.0], &[1, 1]);
+        let mean = t(&[0.0, 1.0], &[2, 1]);
+        let logvar = t(&[0.0, 0.0], &[2, 1]);
+        let got = s(reconstruction(&y, &YDistribution::Gaussian { mean, logvar }, 2).unwrap());
+        let expect = (0.5 * (1.0 + LOG_2PI) + 0.5 * LOG_2PI) / 2.0;
+        assert!((got - expect).abs() < 1e-6);
+    }
+
+    #[test]
+    fn conditional_prior_and_likelihood_hand_values() {
+        // N=1, K=2, Dx=1, M=1: q(x|y) = N(0, 1); components N(0,1) and N(2,1); pi = (0.25, 0.75).
+        let post = Posterior {
+            mean_x: t(&[0.0], &[1, 1]),
+            logvar_x: t(&[0.0], &[1, 1]),
+            mean_w: t(&[0.0], &[1, 1]),
+            logvar_w: t(&[0.0], &[1, 1]),
+            qz_logits: None,
+        };
+        let prior = MixturePrior {
+            mean: t(&[0.0, 2.0], &[1, 2, 1]),
+            logvar: t(&[0.0, 0.0], &[1, 2, 1]),
+        };
+        let pi = t(&[0.25, 0.75], &[1, 2]);
+        // KLs: 0 and 0.5 * 4 = 2 -> 0.75 * 2
+        assert!((s(conditional_prior(&post, &prior, &pi, 1).unwrap()) - 1.5).abs() < 1e-6);
+        // p(z|x=1): equal distance to both means -> (0.5, 0.5)
+        let lp = log_p_z_given_xw(&t(&[1.0], &[1, 1]), &prior).unwrap();
+        let p: Vec<f32> = lp.exp().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert!((p[0] - 0.5).abs() < 1e-6 && (p[1] - 0.5).abs() < 1e-6);
+        let ll: Vec<f32> = gaussian_log_likelihood(&t(&[0.0], &[1, 1]), &prior)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert!((ll[0] as f64 + 0.5 * LOG_2PI).abs() < 1e-5);
+        assert!((ll[1] as f64 + 0.5 * (4.0 + LOG_2PI)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn sample_major_layout() {
+        let mean = t(&[1.0, 2.0], &[2, 1]);
+        let r: Vec<f32> = repeat_mc(&mean, 3)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(r, vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0]);
+        let eps = t(&[0.0, 0.0, 1.0, 1.0], &[4, 1]);
+        let x: Vec<f32> = reparameterise(&mean, &t(&[0.0, 2.0 * 2f32.ln()], &[2, 1]), &eps)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(x, vec![1.0, 2.0, 2.0, 4.0]);
+    }
+}

@@ -1,0 +1,233 @@
+//! The resolved options of a training run (upstream `opts`), written to `opts.json`, and the
+//! upstream `run.sh` presets.
+
+use crate::objective::ObjectiveKind;
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Training data set (upstream `-dataSet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSet {
+    Spiral,
+    Mnist,
+    Svhn,
+}
+
+/// Network family (upstream `-network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkKind {
+    Fc,
+    Conv,
+}
+
+/// Every setting of a run. Field names follow upstream's flags in snake case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Options {
+    /// The preset the run started from (`spiral`, `mnist_fc`, `mnist`, `svhn`).
+    pub preset: String,
+    pub data_set: DataSet,
+    pub network: NetworkKind,
+    pub objective: ObjectiveKind,
+    pub seed: u64,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub epoch: usize,
+    pub x_size: usize,
+    pub w_size: usize,
+    #[serde(rename = "K")]
+    pub k: usize,
+    pub hidden_size: usize,
+    pub z_prior_weight: f64,
+    pub cv_weight: f64,
+    pub n_mc: usize,
+    pub lambda: f64,
+    pub continuous: bool,
+    pub input_dimension: u8,
+    pub n_channels: usize,
+    pub n_filters: usize,
+    pub acc: bool,
+    pub visual_gen: usize,
+    pub gpu: u8,
+    pub gpu_id: usize,
+    /// Reproduce upstream's Adam that restarts its state every step (§2.4).
+    pub adam_reset: bool,
+    pub id: String,
+    pub out_dir: PathBuf,
+    /// Directory of MNIST IDX / SVHN .mat files.
+    pub data_dir: PathBuf,
+    /// A spiral file (`.t7` or `.csv`) instead of the generator.
+    pub data: Option<PathBuf>,
+    /// Points the spiral generator draws.
+    pub spiral_points: usize,
+    /// Points of the evaluation split written to `latent.safetensors`.
+    pub dump_size: usize,
+    /// SVHN: add `extra_32x32.mat` to training.
+    pub svhn_extra: bool,
+    /// Train on the first N training points only (quick checks); `None` = all.
+    #[serde(default)]
+    pub train_size: Option<usize>,
+}
+
+impl Options {
+    /// The upstream `run.sh` preset `name` (gmvae-upstream.md §3), with `main.lua`'s defaults for
+    /// everything the preset does not set.
+    pub fn preset(name: &str) -> Result<Self> {
+        let mut o = Options {
+            preset: name.to_string(),
+            data_set: DataSet::Mnist,
+            network: NetworkKind::Fc,
+            objective: ObjectiveKind::V1,
+            seed: 1,
+            learning_rate: 1e-4,
+            batch_size: 50,
+            epoch: 100,
+            x_size: 200,
+            w_size: 150,
+            k: 15,
+            hidden_size: 500,
+            z_prior_weight: 1.0,
+            cv_weight: 1.0,
+            n_mc: 1,
+            lambda: 0.5,
+            continuous: false,
+            input_dimension: 1,
+            n_channels: 1,
+            n_filters: 16,
+            acc: false,
+            visual_gen: 0,
+            gpu: 0,
+            gpu_id: 0,
+            adam_reset: false,
+            id: String::new(),
+            out_dir: PathBuf::from("experiments"),
+            data_dir: PathBuf::from("data/mnist"),
+            data: None,
+            spiral_points: 5000,
+            dump_size: 5000,
+            svhn_extra: false,
+            train_size: None,
+        };
+        match name {
+            "spiral" => {
+                o.data_set = DataSet::Spiral;
+                (o.x_size, o.w_size, o.continuous, o.hidden_size, o.k) = (2, 2, true, 100, 8);
+                (o.cv_weight, o.batch_size, o.epoch, o.acc) = (2.0, 200, 500, true);
+            }
+            "mnist_fc" => {
+                (o.acc, o.visual_gen, o.k, o.hidden_size, o.cv_weight) = (true, 1, 14, 1000, 0.4);
+            }
+            "mnist" => {
+                (o.acc, o.visual_gen, o.k, o.cv_weight) = (true, 1, 14, 0.4);
+                (o.input_dimension, o.network) = (2, NetworkKind::Conv);
+            }
+            "svhn" => {
+                o.data_set = DataSet::Svhn;
+                o.data_dir = PathBuf::from("data/svhn");
+                (o.batch_size, o.epoch, o.k, o.n_channels, o.n_filters) = (128, 500, 10, 3, 64);
+                (o.cv_weight, o.visual_gen, o.acc, o.network) = (1.0, 1, true, NetworkKind::Conv);
+                o.input_dimension = 2;
+            }
+            other => bail!("unknown preset `{other}` (expected spiral, mnist_fc, mnist or svhn)"),
+        }
+        Ok(o)
+    }
+
+    /// Checks ranges and combinations; the message names the flag.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("--k", self.k),
+            ("--batch-size", self.batch_size),
+            ("--x-size", self.x_size),
+            ("--w-size", self.w_size),
+            ("--hidden-size", self.hidden_size),
+            ("--n-mc", self.n_mc),
+            ("--n-filters", self.n_filters),
+            ("--n-channels", self.n_channels),
+            ("--spiral-points", self.spiral_points),
+            ("--train-size", self.train_size.unwrap_or(1)),
+        ];
+        for (flag, v) in positive {
+            if v == 0 {
+                bail!("{flag} must be at least 1, found 0");
+            }
+        }
+        let weights = [
+            ("--z-prior-weight", self.z_prior_weight),
+            ("--cv-weight", self.cv_weight),
+            ("--lambda", self.lambda),
+        ];
+        for (flag, v) in weights {
+            if !(v >= 0.0 && v.is_finite()) {
+                bail!("{flag} must be a finite number >= 0, found {v}");
+            }
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            bail!("--learning-rate must be > 0, found {}", self.learning_rate);
+        }
+        if self.batch_size < 2 {
+            bail!(
+                "--batch-size must be at least 2 (BatchNorm needs batch statistics), found {}",
+                self.batch_size
+            );
+        }
+        if self.gpu > 1 {
+            bail!("--gpu takes 0 (CPU) or 1 (CUDA), found {}", self.gpu);
+        }
+        if !matches!(self.input_dimension, 1 | 2) {
+            bail!(
+                "--input-dimension takes 1 (flat) or 2 (image), found {}",
+                self.input_dimension
+            );
+        }
+        if self.id.contains('/') || self.id.contains('\\') || self.id == ".." {
+            bail!("--id must be a plain folder name, found `{}`", self.id);
+        }
+        match (self.data_set, self.network) {
+            (DataSet::Spiral, NetworkKind::Conv) => {
+                bail!("--network conv needs image data, not the spiral")
+            }
+            (DataSet::Svhn, NetworkKind::Fc) => {
+                bail!("svhn is trained with the conv network (--network conv)")
+            }
+            (DataSet::Mnist, NetworkKind::Conv) if self.input_dimension != 2 => {
+                bail!("--network conv on mnist needs --input-dimension 2 (as upstream)")
+            }
+            _ => {}
+        }
+        if self.network == NetworkKind::Conv && self.continuous {
+            bail!("--continuous 1 is for the fully-connected decoder; the conv decoders are Bernoulli");
+        }
+        if self.data.is_some() && self.data_set != DataSet::Spiral {
+            bail!(
+                "--data FILE reads a spiral file; use --data-dir for {:?}",
+                self.data_set
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Options {
+    /// The objective's weights.
+    pub fn objective_config(&self) -> crate::objective::ObjectiveConfig {
+        crate::objective::ObjectiveConfig {
+            kind: self.objective,
+            n_mc: self.n_mc,
+            z_prior_weight: self.z_prior_weight,
+            cv_weight: self.cv_weight,
+            free_bits: self.lambda,
+        }
+    }
+
+    /// Adam's settings.
+    pub fn adam_config(&self) -> crate::optim::AdamConfig {
+        crate::optim::AdamConfig {
+            lr: self.learning_rate,
+            reset_every_step: self.adam_reset,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! End-to-end training on a small generated spiral: the lower bound improves, one seed gives one
+//! set of numbers, an interrupted run resumes to the same numbers, outputs are complete.
+
+use gmvae::options::Options;
+use gmvae::train::{self, METRICS_HEADER};
+use std::path::Path;
+use std::process::Command;
+
+fn small_spiral(out: &Path, id: &str, epochs: usize) -> Options {
+    let mut o = Options::preset("spiral").unwrap();
+    o.out_dir = out.to_path_buf();
+    o.id = id.into();
+    o.epoch = epochs;
+    o.spiral_points = 600;
+    o.batch_size = 100;
+    o.learning_rate = 1e-3;
+    o.dump_size = 600;
+    o
+}
+
+fn metrics(dir: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), METRICS_HEADER);
+    lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// The columns that must be bit-identical between runs (everything but wall time).
+fn numbers(rows: &[Vec<String>]) -> Vec<Vec<String>> {
+    rows.iter().map(|r| r[..r.len() - 1].to_vec()).collect()
+}
+
+#[test]
+fn short_training_improves_the_lower_bound_and_writes_outputs() {
+    let d = tempfile::tempdir().unwrap();
+    // alpha = 0: the CV term (which trades lower bound for confident clusters) is off.
+    let mut o = small_spiral(d.path(), "run", 8);
+    o.cv_weight = 0.0;
+    let s = train::train(&o, false).unwrap();
+    assert_eq!(s.parameters, 26_752);
+    let rows = metrics(&s.run_dir);
+    assert_eq!(rows.len(), 8);
+    let lb = |r: &Vec<String>| r[1].parse::<f64>().unwrap();
+    assert!(
+        lb(&rows[7]) > lb(&rows[0]) + 0.2,
+        "lower bound {} -> {}",
+        lb(&rows[0]),
+        lb(&rows[7])
+    );
+    // Every term is logged, and accuracies are filled in for the labelled generator.
+    for (col, v) in rows[7].iter().enumerate().take(13).skip(2) {
+        assert!(v.parse::<f64>().unwrap().is_finite(), "column {col}");
+    }
+    let dump = gmvae::dump::LatentDump::load(&s.run_dir.join(gmvae::dump::FILE)).unwrap();
+    assert_eq!((dump.n, dump.dx, dump.k, dump.epoch), (600, 2, 8, 8));
+    assert!(dump.label.is_some() && dump.prior_var.iter().all(|&v| v > 0.0));
+    let opts: Options =
+        serde_json::from_str(&std::fs::read_to_string(s.run_dir.join("opts.json")).unwrap())
+            .unwrap();
+    assert_eq!(opts, o);
+    // A second fresh run into the same directory is refused rather than overwriting it.
+    let e = format!("{:#}", train::train(&o, false).unwrap_err());
+    assert!(e.contains("--resume"), "{e}");
+}
+
+#[test]
+fn same_seed_same_numbers_and_resume_matches_uninterrupted() {
+    let d = tempfile::tempdir().unwrap();
+    let full = train::train(&small_spiral(d.path(), "full", 4), false).unwrap();
+    let again = train::train(&small_spiral(d.path(), "again", 4), false).unwrap();
+    assert_eq!(
+        numbers(&metrics(&full.run_dir)),
+        numbers(&metrics(&again.run_dir))
+    );
+
+    let mut other = small_spiral(d.path(), "seed2", 4);
+    other.seed = 2;
+    let other = train::train(&other, false).unwrap();
+    assert_ne!(
+        numbers(&metrics(&full.run_dir)),
+        numbers(&metrics(&other.run_dir))
+    );
+
+    // Stop after 2 epochs, then resume to 4: same numbers as the uninterrupted run.
+    let part = train::train(&small_spiral(d.path(), "part", 2), false).unwrap();
+    assert_eq!(metrics(&part.run_dir).len(), 2);
+    let resumed = train::train(&small_spiral(d.path(), "part", 4), true).unwrap();
+    assert_eq!(
+        numbers(&metrics(&resumed.run_dir)),
+        numbers(&metrics(&full.run_dir))
+    );
+}
+
+#[test]
+fn v2_objective_and_reset_adam_train() {
+    let d = tempfile::tempdir().unwrap();
+    let mut o = small_spiral(d.path(), "v2", 3);
+    o.objective = gmvae::objective::ObjectiveKind::V2;
+    o.n_mc = 2;
+    let s = train::train(&o, false).unwrap();
+    assert_eq!(
+        s.parameters,
+        26_752 - (100 * 8 + 8),
+        "v2 has no q(z|y) head"
+    );
+    assert!(s.last.unwrap().lower_bound().is_finite());
+    let mut o = small_spiral(d.path(), "reset", 2);
+    o.adam_reset = true;
+    assert!(train::train(&o, false)
+        .unwrap()
+        .last
+        .unwrap()
+        .lower_bound()
+        .is_finite());
+}
+
+fn gmvae(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gmvae"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_rejects_bad_flags_and_missing_files_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().to_str().unwrap();
+    for (args, expect) in [
+        (vec!["spiral", "--k", "0"], "--k must be at least 1"),
+        (vec!["spiral", "--cv-weight=-1"], "--cv-weight must be"),
+        (vec!["spiral", "--batch-size", "1"], "--batch-size"),
+        (vec!["spiral", "--gpu", "2"], "--gpu"),
+        (vec!["spiral", "--continuous", "7"], "expected 0 or 1"),
+        (vec!["spiral", "--network", "conv"], "image data"),
+        (
+            vec!["spiral", "--data", "/nonexistent/spiral.csv"],
+            "/nonexistent/spiral.csv",
+        ),
+        (
+            vec!["mnist_fc", "--data-dir", "/nonexistent/mnist"],
+            "/nonexistent/mnist",
+        ),
+        (vec!["spiral", "--resume", "/nonexistent/run"], "opts.json"),
+    ] {
+        let mut a = args.clone();
+        a.extend(["--out-dir", out]);
+        let (code, _, err) = gmvae(&a);
+        assert_ne!(code, 0, "{args:?} should fail");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let (code, _, err) = gmvae(&["spiral", "--gpu", "1", "--out-dir", out]);
+    if !candle_core::utils::cuda_is_available() {
+        assert_eq!(code, 1);
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}
+
+#[test]
+fn cli_trains_and_resumes_and_run_sh_translates_upstream_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().to_str().unwrap();
+    let (code, stdout, err) = gmvae(&[
+        "spiral",
+        "--epoch",
+        "1",
+        "--spiral-points",
+        "400",
+        "--id",
+        "cli",
+        "--out-dir",
+        out,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("parameters: 26752") && stdout.contains("final test_acc"),
+        "{stdout}"
+    );
+    let run = d.path().join("cli");
+    let (code, stdout, err) = gmvae(&["spiral", "--resume", run.to_str().unwrap(), "--epoch", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("resuming") && stdout.contains("epoch 2/2"),
+        "{stdout}"
+    );
+    assert_eq!(metrics(&run).len(), 2);
+    // The raised epoch count was recorded: resuming again has nothing left to do.
+    let (code, stdout, err) = gmvae(&["spiral", "--resume", run.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("nothing to do"), "{stdout}");
+
+    // run.sh: camelCase single-dash flags become kebab-case; --flags pass through.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("run.sh");
+    let out2 = Command::new("bash")
+        .arg(&script)
+        .args([
+            "spiral",
+            "-cvWeight",
+            "0.0",
+            "-epoch",
+            "1",
+            "-K",
+            "4",
+            "-_id",
+            "upstream",
+        ])
+        .args(["--spiral-points", "300", "--out-dir", out])
+        .env("GMVAE_BIN", env!("CARGO_BIN_EXE_gmvae"))
+        .output()
+        .unwrap();
+    assert!(
+        out2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out2.stderr)
+    );
+    let opts: Options = serde_json::from_str(
+        &std::fs::read_to_string(d.path().join("upstream").join("opts.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (opts.cv_weight, opts.epoch, opts.k, opts.spiral_points),
+        (0.0, 1, 4, 300)
+    );
+    let bad = Command::new("bash")
+        .arg(&script)
+        .args(["spiral", "-noSuchFlag", "1"])
+        .env("GMVAE_BIN", env!("CARGO_BIN_EXE_gmvae"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("-noSuchFlag"));
+}
