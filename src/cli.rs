@@ -130,7 +130,8 @@ pub struct TrainArgs {
     /// Directory of the MNIST IDX files (default data/mnist) or SVHN .mat files (data/svhn).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Spiral: read this .t7 or .csv file instead of generating the data.
+    /// Spiral: read this .t7 or .csv file instead of generating the data. MNIST presets: the
+    /// Serket tutorials' data.zip (3000 images), to compare with `gmvae serket`.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Spiral: number of points to generate.

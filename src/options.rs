@@ -58,7 +58,8 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Directory of MNIST IDX / SVHN .mat files.
     pub data_dir: PathBuf,
-    /// A spiral file (`.t7` or `.csv`) instead of the generator.
+    /// A spiral file (`.t7` or `.csv`) instead of the generator, or for MNIST presets the Serket
+    /// tutorials' `data.zip` (3000 images, trained and scored on the same set).
     pub data: Option<PathBuf>,
     /// Points the spiral generator draws.
     pub spiral_points: usize,
@@ -200,11 +201,14 @@ impl Options {
         if self.network == NetworkKind::Conv && self.continuous {
             bail!("--continuous 1 is for the fully-connected decoder; the conv decoders are Bernoulli");
         }
-        if self.data.is_some() && self.data_set != DataSet::Spiral {
-            bail!(
-                "--data FILE reads a spiral file; use --data-dir for {:?}",
-                self.data_set
-            );
+        match (&self.data, self.data_set) {
+            (Some(_), DataSet::Spiral) | (None, _) => {}
+            (Some(p), DataSet::Mnist) if p.extension().is_some_and(|e| e == "zip") => {}
+            (Some(p), d) => bail!(
+                "--data {}: spiral presets take a .t7/.csv file, mnist presets the Serket data.zip; \
+                 use --data-dir for {d:?}",
+                p.display()
+            ),
         }
         Ok(())
     }

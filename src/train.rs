@@ -102,13 +102,33 @@ pub fn load_dataset(opts: &Options) -> Result<Dataset> {
                 data::spiral::generate(opts.spiral_points, &mut rng::rng(opts.seed, stream::DATA))
             }
         },
-        DataSet::Mnist => data::mnist::load_dir(&opts.data_dir),
+        // The Serket tutorials' 3000 images, to compare GMVAE with the modular baselines.
+        DataSet::Mnist => match &opts.data {
+            Some(zip) => serket_images(zip),
+            None => data::mnist::load_dir(&opts.data_dir),
+        },
         DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
     }?;
     if let Some(n) = opts.train_size {
         dataset.train = dataset.train.head(n, dataset.dy);
     }
     Ok(dataset)
+}
+
+/// The 3000 MNIST images of the Serket tutorials (`data.zip`), trained and scored on the same
+/// set as Serket does.
+fn serket_images(zip: &Path) -> Result<Dataset> {
+    let (images, labels) = crate::serket::data::load_images(zip)?;
+    if images.cols != 784 {
+        bail!("{}: images have {} columns, expected 784", zip.display(), images.cols);
+    }
+    Ok(Dataset {
+        name: "serket-mnist".into(),
+        dy: 784,
+        image_shape: Some([1, 28, 28]),
+        train: Split::new(images.to_f32(), Some(labels), 784)?,
+        test: None,
+    })
 }
 
 /// One epoch's record (a row of `metrics.csv`), all terms per data point.
