@@ -120,7 +120,11 @@ pub fn load_dataset(opts: &Options) -> Result<Dataset> {
 fn serket_images(zip: &Path) -> Result<Dataset> {
     let (images, labels) = crate::serket::data::load_images(zip)?;
     if images.cols != 784 {
-        bail!("{}: images have {} columns, expected 784", zip.display(), images.cols);
+        bail!(
+            "{}: images have {} columns, expected 784",
+            zip.display(),
+            images.cols
+        );
     }
     Ok(Dataset {
         name: "serket-mnist".into(),
