@@ -81,3 +81,29 @@ fn original_spiral_files_agree_and_train_without_labels() {
     let fields: Vec<&str> = row.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(&fields[7..13], &["", "", "", "", "", ""]);
 }
+
+#[test]
+fn gmvae_trains_on_the_serket_images() {
+    let Some(root) = shared() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let mut o = Options::preset("mnist_fc").unwrap();
+    (o.out_dir, o.id, o.epoch, o.k) = (d.path().to_path_buf(), "srk".into(), 1, 10);
+    o.data = Some(root.join("serket/VAE+GMM+MLDA/data.zip"));
+    (o.train_size, o.dump_size, o.hidden_size) = (Some(300), 100, 64);
+    let s = gmvae::train::train(&o, false).unwrap();
+    let r = s.last.unwrap();
+    // Scored on the same images it trained on, like Serket: train and test accuracy coincide.
+    let t = r.test.unwrap();
+    assert_eq!(r.train_acc, Some(t.aae));
+    let dump = gmvae::dump::LatentDump::load(&s.run_dir.join(gmvae::dump::FILE)).unwrap();
+    assert_eq!(
+        (dump.n, dump.k, dump.image_shape),
+        (100, 10, Some([1, 28, 28]))
+    );
+    // The tutorial's labels are cyclic 0..9: row i has label i mod 10.
+    let labels = dump.label.unwrap();
+    assert!(labels
+        .iter()
+        .enumerate()
+        .all(|(i, &l)| l as usize == i % 10));
+}
