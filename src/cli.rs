@@ -243,6 +243,15 @@ impl TrainArgs {
     }
 }
 
+/// One line for a failed command: every cause, each cut to its first line (candle errors may
+/// carry a backtrace after it). Shared by `gmvae` and the plot binaries.
+pub fn error_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string().lines().next().unwrap_or("").to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let (preset, args) = match &cli.command {

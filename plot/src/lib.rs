@@ -16,17 +16,45 @@ use anyhow::{Context, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// Runs a binary's body and turns an error into one `error: ...` line (every cause, without
-/// anyhow's backtrace) and exit status 1.
+/// Runs a binary's body and turns an error into one `error: ...` line and exit status 1.
 pub fn cli_main(body: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", causes.join(": "));
+            eprintln!("error: {}", gmvae::cli::error_line(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The arguments every single-picture binary takes.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The run directory (experiments/<id>).
+    pub run_dir: PathBuf,
+    /// Output PNG [default: a file in RUN_DIR named after the picture].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub watch: watch::WatchArgs,
+}
+
+impl RunArgs {
+    /// `--output`, or `name` inside the run directory.
+    pub fn output_or(&self, name: &str) -> PathBuf {
+        self.output
+            .clone()
+            .unwrap_or_else(|| self.run_dir.join(name))
+    }
+}
+
+/// A run's name for titles: the run directory's folder name.
+pub fn run_name(run_dir: &Path) -> String {
+    std::fs::canonicalize(run_dir)
+        .unwrap_or_else(|_| run_dir.to_path_buf())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".to_string())
 }
 
 /// The latent dump of a run directory.

@@ -43,11 +43,7 @@ fn run() -> Result<()> {
         gmvae_plot::dump_path(&args.run_dir),
         gmvae_plot::metrics_path(&args.run_dir),
     );
-    let name = std::fs::canonicalize(&args.run_dir)
-        .unwrap_or_else(|_| args.run_dir.clone())
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "run".to_string());
+    let name = gmvae_plot::run_name(&args.run_dir);
     watch::run(&args.watch, &[dump, csv.clone()], &out, || {
         // Draw what can be drawn; a missing metrics file should not hold back the latent plot.
         let mut errors = Vec::new();

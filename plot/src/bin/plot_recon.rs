@@ -3,19 +3,14 @@
 use anyhow::Result;
 use clap::Parser;
 use gmvae_plot::recon::{render_recon, ImageGrid};
-use gmvae_plot::watch::{self, WatchArgs};
-use std::path::PathBuf;
+use gmvae_plot::{watch, RunArgs};
 
+/// Draw a run's reconstructions: 2-D data with reconstructions by cluster, or image grids
+/// [recon.png].
 #[derive(Parser, Debug)]
-#[command(
-    about = "Draw a run's reconstructions: 2-D data with reconstructions by cluster, or image grids"
-)]
 struct Args {
-    /// The run directory (experiments/<id>) holding latent.safetensors.
-    run_dir: PathBuf,
-    /// Output PNG [default: <RUN_DIR>/recon.png].
-    #[arg(short, long)]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
     /// Images: how many examples (the dump's first ones) to show.
     #[arg(long, default_value_t = 50)]
     count: usize,
@@ -25,8 +20,6 @@ struct Args {
     /// Draw rows as C,H,W images [default: the dump's shape, or the data set's known one].
     #[arg(long, value_name = "C,H,W", value_parser = gmvae_plot::parse_image_shape)]
     image_shape: Option<[usize; 3]>,
-    #[command(flatten)]
-    watch: WatchArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,18 +28,20 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.run_dir.join("recon.png"));
+    let run = &args.run;
+    let out = run.output_or("recon.png");
     let grid = ImageGrid {
         count: args.count,
         cols: args.cols,
     };
-    let dump = gmvae_plot::dump_path(&args.run_dir);
-    watch::run(&args.watch, &[dump], &out, || {
-        let dump = gmvae_plot::load_dump(&args.run_dir)?;
-        let shape = gmvae_plot::resolve_image_shape(&dump, args.image_shape)?;
-        render_recon(&dump, shape, grid, &out)
-    })
+    watch::run(
+        &run.watch,
+        &[gmvae_plot::dump_path(&run.run_dir)],
+        &out,
+        || {
+            let dump = gmvae_plot::load_dump(&run.run_dir)?;
+            let shape = gmvae_plot::resolve_image_shape(&dump, args.image_shape)?;
+            render_recon(&dump, shape, grid, &out)
+        },
+    )
 }

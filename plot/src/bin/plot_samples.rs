@@ -3,27 +3,20 @@
 use anyhow::Result;
 use clap::Parser;
 use gmvae_plot::samples::{checkpoint_path, from_checkpoint};
-use gmvae_plot::watch::{self, WatchArgs};
-use std::path::PathBuf;
+use gmvae_plot::{watch, RunArgs};
 
+/// Draw K rows x COLS decoded samples of each mixture component at w = 0 from a run's checkpoint
+/// [samples_plot.png; the trainer's --visual-gen writes samples.png].
 #[derive(Parser, Debug)]
-#[command(
-    about = "Draw K rows x COLS decoded samples of each mixture component at w = 0, from a run's checkpoint"
-)]
 struct Args {
-    /// The run directory (experiments/<id>) holding opts.json and checkpoint.safetensors.
-    run_dir: PathBuf,
-    /// Output PNG [default: <RUN_DIR>/samples_plot.png; the trainer's --visual-gen writes samples.png].
-    #[arg(short, long)]
-    output: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
     /// Samples per component (columns).
     #[arg(long, default_value_t = 10)]
     cols: usize,
     /// Seed of the samples [default: the run's seed].
     #[arg(long)]
     seed: Option<u64>,
-    #[command(flatten)]
-    watch: WatchArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,13 +25,10 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     let args = Args::parse();
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.run_dir.join("samples_plot.png"));
-    let ckpt = checkpoint_path(&args.run_dir);
-    watch::run(&args.watch, &[ckpt], &out, || {
-        let s = from_checkpoint(&args.run_dir, args.cols, args.seed)?;
+    let run = &args.run;
+    let out = run.output_or("samples_plot.png");
+    watch::run(&run.watch, &[checkpoint_path(&run.run_dir)], &out, || {
+        let s = from_checkpoint(&run.run_dir, args.cols, args.seed)?;
         gmvae::visual::write_samples_grid(&out, &s.images, s.k, args.cols, s.image_shape)
     })
 }

@@ -3,19 +3,13 @@
 use anyhow::Result;
 use clap::Parser;
 use gmvae_plot::usage::render_usage;
-use gmvae_plot::watch::{self, WatchArgs};
-use std::path::PathBuf;
+use gmvae_plot::{watch, RunArgs};
 
+/// Draw a run's cluster usage, the share of the data per cluster from q(z|y) [usage.png].
 #[derive(Parser, Debug)]
-#[command(about = "Draw a run's cluster usage: the share of the data per cluster, from q(z|y)")]
 struct Args {
-    /// The run directory (experiments/<id>) holding latent.safetensors.
-    run_dir: PathBuf,
-    /// Output PNG [default: <RUN_DIR>/usage.png].
-    #[arg(short, long)]
-    output: Option<PathBuf>,
     #[command(flatten)]
-    watch: WatchArgs,
+    run: RunArgs,
 }
 
 fn main() -> std::process::ExitCode {
@@ -23,13 +17,12 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
-    let args = Args::parse();
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| args.run_dir.join("usage.png"));
-    let dump = gmvae_plot::dump_path(&args.run_dir);
-    watch::run(&args.watch, &[dump], &out, || {
-        render_usage(&gmvae_plot::load_dump(&args.run_dir)?, &out)
-    })
+    let Args { run } = Args::parse();
+    let out = run.output_or("usage.png");
+    watch::run(
+        &run.watch,
+        &[gmvae_plot::dump_path(&run.run_dir)],
+        &out,
+        || render_usage(&gmvae_plot::load_dump(&run.run_dir)?, &out),
+    )
 }
