@@ -213,12 +213,7 @@ impl TrainArgs {
 
     /// The options of a run to resume: `opts.json` of `dir`, with `--epoch` (and device flags).
     pub fn resume_options(&self, preset: &str, dir: &std::path::Path) -> Result<Options> {
-        let path = dir.join("opts.json");
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("--resume {}: cannot read {}", dir.display(), path.display())
-        })?;
-        let mut o: Options = serde_json::from_str(&text)
-            .with_context(|| format!("--resume: {} is not a gmvae opts.json", path.display()))?;
+        let mut o = Options::load(dir).with_context(|| format!("--resume {}", dir.display()))?;
         if o.preset != preset {
             bail!(
                 "--resume {}: that run used preset `{}`, not `{preset}`",

@@ -215,6 +215,23 @@ impl Options {
 }
 
 impl Options {
+    /// File name of the options inside a run directory.
+    pub const FILE: &'static str = "opts.json";
+
+    /// The options a run directory was trained with (its `opts.json`).
+    pub fn load(run_dir: &std::path::Path) -> Result<Self> {
+        use anyhow::Context;
+        let path = run_dir.join(Self::FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (is this a gmvae run directory?)",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a gmvae opts.json", path.display()))
+    }
+
     /// The objective's weights.
     pub fn objective_config(&self) -> crate::objective::ObjectiveConfig {
         crate::objective::ObjectiveConfig {

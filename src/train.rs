@@ -406,7 +406,10 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         (1, Vec::new())
     };
     // On resume this records a raised --epoch (or another device) for the next resume.
-    atomic::write_str(&dir.join("opts.json"), &serde_json::to_string_pretty(opts)?)?;
+    atomic::write_str(
+        &dir.join(Options::FILE),
+        &serde_json::to_string_pretty(opts)?,
+    )?;
     let labelled = dataset.eval_split().labels.is_some();
     println!(
         "gmvae: preset {} on {} ({} train / {} test points, Dy={}), {} objective, K={}, M={}, device {:?}",

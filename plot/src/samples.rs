@@ -2,9 +2,9 @@
 //! x ~ N(mu_k(0), sigma_k(0)). The trainer writes `samples.png` itself with `--visual-gen N`;
 //! this redraws one for any run that has a checkpoint, e.g. one trained without the flag.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use gmvae::data::{Dataset, Split};
-use gmvae::optim::{Adam, AdamConfig};
+use gmvae::optim::Adam;
 use gmvae::options::{DataSet, Options};
 use std::path::Path;
 
@@ -20,10 +20,6 @@ pub struct Samples {
     pub epoch: usize,
 }
 
-pub fn opts_path(run_dir: &Path) -> std::path::PathBuf {
-    run_dir.join("opts.json")
-}
-
 pub fn checkpoint_path(run_dir: &Path) -> std::path::PathBuf {
     run_dir.join(gmvae::checkpoint::FILE)
 }
@@ -31,15 +27,7 @@ pub fn checkpoint_path(run_dir: &Path) -> std::path::PathBuf {
 /// Rebuilds the run's model from `opts.json` and `checkpoint.safetensors` and decodes `cols`
 /// samples of every component at w = 0 (BatchNorm in eval mode, as upstream's evaluate()).
 pub fn from_checkpoint(run_dir: &Path, cols: usize, seed: Option<u64>) -> Result<Samples> {
-    let path = opts_path(run_dir);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {} (is this a gmvae run directory?)",
-            path.display()
-        )
-    })?;
-    let opts: Options = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a gmvae opts.json", path.display()))?;
+    let opts = Options::load(run_dir)?;
     let (dy, image_shape) = match opts.data_set {
         DataSet::Mnist => (784, [1, 28, 28]),
         DataSet::Svhn => (3072, [3, 32, 32]),
@@ -54,18 +42,13 @@ pub fn from_checkpoint(run_dir: &Path, cols: usize, seed: Option<u64>) -> Result
     let shape_only = Dataset {
         name: format!("{:?}", opts.data_set).to_lowercase(),
         dy,
-        image_shape: (opts.input_dimension == 2).then_some(image_shape),
+        image_shape: Some(image_shape),
         train: Split::new(Vec::new(), None, dy)?,
         test: None,
     };
     let device = candle_core::Device::Cpu;
     let model = gmvae::train::Model::new(&opts, &shape_only, &device)?;
-    let cfg = AdamConfig {
-        lr: opts.learning_rate,
-        reset_every_step: opts.adam_reset,
-        ..Default::default()
-    };
-    let mut adam = Adam::new(model.trainable(), cfg)?;
+    let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
     let epoch = gmvae::checkpoint::load(&checkpoint_path(run_dir), &model.vars, &mut adam)?;
     let mut rng = gmvae::rng::rng(seed.unwrap_or(opts.seed), STREAM);
     let images = gmvae::train::component_samples(&model, &opts, cols, &mut rng, &device)?;
