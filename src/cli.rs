@@ -76,6 +76,15 @@ pub struct TrainArgs {
     /// Free-bits threshold in nats per point for the v2 objective (-lambda).
     #[arg(long)]
     pub lambda: Option<f64>,
+    /// z-prior KL the gradient follows (v1): sample = per point, the ELBO's (upstream); marginal
+    /// = KL of the batch's mean q(z|y) to uniform (balances component usage without flattening
+    /// each point's q(z|y)). The logged lower bound is always the ELBO.
+    #[arg(long, value_enum)]
+    pub z_prior: Option<crate::objective::ZPriorMode>,
+    /// KL warm-up: ramp the conditional prior's gradient weight from 0 to 1 over N epochs
+    /// (fractions allowed; 0 = off).
+    #[arg(long)]
+    pub warmup_epochs: Option<f64>,
     /// Objective: v1 (paper v1, q(z|y) head and CV term) or v2 (version2 branch, p(z|x,w)).
     #[arg(long, value_enum)]
     pub objective: Option<ObjectiveKind>,
@@ -189,7 +198,9 @@ impl TrainArgs {
             out_dir,
             data_dir,
             spiral_points,
-            dump_size
+            dump_size,
+            z_prior,
+            warmup_epochs
         );
         if self.data.is_some() {
             o.data = self.data.clone();

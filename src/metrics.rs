@@ -36,6 +36,44 @@ impl ClusterScores {
     }
 }
 
+/// How a set of cluster posteriors uses the K components (collapse shows here first).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+pub struct Usage {
+    /// Distinct components that are some row's argmax.
+    pub clusters_used: usize,
+    /// Mean over rows of max_k q(z=k|y): 1/K for uniform posteriors, 1 for one-hot ones.
+    pub mean_max_q: f64,
+}
+
+impl Usage {
+    /// Usage of the soft assignment `q` (`[N x K]`, row-major).
+    pub fn from_q(q: &[f32], k: usize) -> Result<Self> {
+        if k == 0 || q.len() % k != 0 {
+            bail!(
+                "a [N x K] matrix with K = {k} cannot have {} entries",
+                q.len()
+            );
+        }
+        let n = q.len() / k;
+        if n == 0 {
+            return Ok(Self::default());
+        }
+        let assign = argmax_rows(q, k, n)?;
+        let mut used = vec![false; k];
+        for &a in &assign {
+            used[a] = true;
+        }
+        let max_sum: f64 = q
+            .chunks_exact(k)
+            .map(|row| row.iter().cloned().fold(f32::MIN, f32::max) as f64)
+            .sum();
+        Ok(Self {
+            clusters_used: used.iter().filter(|&&u| u).count(),
+            mean_max_q: max_sum / n as f64,
+        })
+    }
+}
+
 /// Row-wise argmax of a row-major `[n x k]` matrix (first index wins ties, as torch's `max`).
 pub fn argmax_rows(q: &[f32], k: usize, n: usize) -> Result<Vec<usize>> {
     if k == 0 || q.len() != n * k {
@@ -196,6 +234,20 @@ pub fn ari(assign: &[usize], labels: &[usize]) -> Result<f64> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn usage_counts_argmax_components_and_confidence() {
+        // 3 rows over K = 4: argmaxes 1, 1, 3; max probabilities 0.7, 0.4, 0.9.
+        let q = [
+            0.1f32, 0.7, 0.1, 0.1, //
+            0.3, 0.4, 0.2, 0.1, //
+            0.0, 0.05, 0.05, 0.9,
+        ];
+        let u = Usage::from_q(&q, 4).unwrap();
+        assert_eq!(u.clusters_used, 2);
+        assert!((u.mean_max_q - (0.7 + 0.4 + 0.9) / 3.0).abs() < 1e-6);
+        assert!(Usage::from_q(&q, 5).is_err());
+    }
     use super::*;
 
     #[test]

@@ -28,6 +28,30 @@ pub enum ObjectiveKind {
     V2,
 }
 
+/// Which KL to z's uniform prior the gradient follows (v1).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ZPriorMode {
+    /// The ELBO's term, per data point: `sum_n KL(q(z|y_n) || U)` (paper eq. 5, upstream).
+    #[default]
+    Sample,
+    /// The batch marginal: `N * KL(mean_n q(z|y_n) || U)`. The per-point term equals this plus
+    /// the mutual information I(y; z) (Hoffman & Johnson's "ELBO surgery"), so dropping the
+    /// latter stops the prior from pulling every point's q(z|y) to uniform while still pushing
+    /// the components' total usage to uniform.
+    Marginal,
+}
+
 /// Weights of the objective.
 #[derive(Debug, Clone, Copy)]
 pub struct ObjectiveConfig {
@@ -40,6 +64,11 @@ pub struct ObjectiveConfig {
     pub cv_weight: f64,
     /// lambda: v2's free-bits threshold, nats per data point.
     pub free_bits: f64,
+    /// Which z-prior KL the gradient follows (v1); the logged lower bound is always the ELBO's.
+    pub z_prior_mode: ZPriorMode,
+    /// Weight of the conditional prior in the gradient (KL warm-up ramps it from 0 to 1); the
+    /// logged lower bound always uses 1.
+    pub cond_weight: f64,
 }
 
 /// Value of each term for one batch, summed over the batch.
@@ -172,6 +201,15 @@ pub fn z_prior(log_pi: &Tensor, m: usize) -> Result<Tensor> {
     (log_pi.exp()? * (log_pi + k.ln())?)?.sum_all()? / m as f64
 }
 
+/// Marginal z-prior `N * KL(mean_n pi_n || Uniform(K))` of the batch posteriors `pi` `[N, K]`.
+pub fn z_prior_marginal(pi: &Tensor) -> Result<Tensor> {
+    let (n, k) = pi.dims2()?;
+    let mean = pi.mean(0)?;
+    // mean_n pi_n > 0 for softmax outputs; the floor only guards log(0) after underflow.
+    let log_mean = mean.clamp(1e-30, 1.0)?.log()?;
+    (mean * (log_mean + (k as f64).ln())?)?.sum_all()? * n as f64
+}
+
 /// log N(x; mu_k, diag exp logvar_k) for each component: x `[B, Dx]`, components `[B, K, Dx]`,
 /// result `[B, K]` (upstream `GaussianLogLikelihood`).
 pub fn gaussian_log_likelihood(x: &Tensor, prior: &MixturePrior) -> Result<Tensor> {
@@ -233,7 +271,12 @@ pub fn evaluate(
             let pi = log_pi.exp()?;
             let cond = conditional_prior(&post, &prior, &pi, m)?;
             let lz = z_prior(&log_pi, 1)?;
-            let loss = (((&rec + &cond)? + &lw)? + (&lz * cfg.z_prior_weight)?)?;
+            let lz_grad = match cfg.z_prior_mode {
+                ZPriorMode::Sample => lz.clone(),
+                ZPriorMode::Marginal => z_prior_marginal(&pi)?,
+            };
+            let loss =
+                (((&rec + (&cond * cfg.cond_weight)?)? + &lw)? + (&lz_grad * cfg.z_prior_weight)?)?;
             let loss = (loss + (&cv * cfg.cv_weight)?)?;
             (cond, lz, loss, pi, cfg.z_prior_weight)
         }
@@ -241,7 +284,7 @@ pub fn evaluate(
             let p = log_p.exp()?;
             let cond = conditional_prior(&post, &prior, &p, m)?;
             let lz = z_prior(&log_p, m)?;
-            let base = ((&rec + &cond)? + &lw)?;
+            let base = ((&rec + (&cond * cfg.cond_weight)?)? + &lw)?;
             // Free bits: the z-prior pulls only while its batch average exceeds lambda.
             let active = lz.to_dtype(DType::F64)?.to_scalar::<f64>()? / n as f64 > cfg.free_bits;
             let loss = if active {
@@ -400,5 +443,243 @@ mod tests {
             .to_vec1()
             .unwrap();
         assert_eq!(x, vec![1.0, 2.0, 2.0, 4.0]);
+    }
+
+    /// Every term of the v1 objective (plus the marginal z-prior) from leaf variables, in f64.
+    fn v1_total(
+        vars: &[candle_core::Var],
+        y: &Tensor,
+        eps_x: &Tensor,
+        m: usize,
+    ) -> candle_core::Result<Tensor> {
+        let [mx, lx, mw, lw, qz, pm, pl, dl] = vars else {
+            panic!("eight variables")
+        };
+        let post = Posterior {
+            mean_x: mx.as_tensor().clone(),
+            logvar_x: lx.as_tensor().clone(),
+            mean_w: mw.as_tensor().clone(),
+            logvar_w: lw.as_tensor().clone(),
+            qz_logits: None,
+        };
+        let prior = MixturePrior {
+            mean: pm.as_tensor().clone(),
+            logvar: pl.as_tensor().clone(),
+        };
+        let log_pi = candle_nn::ops::log_softmax(qz.as_tensor(), D::Minus1)?;
+        let pi = log_pi.exp()?;
+        let x = reparameterise(&post.mean_x, &post.logvar_x, eps_x)?;
+        let recon = YDistribution::Bernoulli {
+            logits: dl.as_tensor().clone(),
+        };
+        let terms = [
+            reconstruction(y, &recon, m)?,
+            conditional_prior(&post, &prior, &pi, m)?,
+            w_prior(&post.mean_w, &post.logvar_w)?,
+            (z_prior(&log_pi, 1)? * 0.7)?,
+            (consistency_violation(&log_p_z_given_xw(&x, &prior)?, m)? * 1.3)?,
+            (z_prior_marginal(&pi)? * 0.5)?,
+        ];
+        terms
+            .iter()
+            .skip(1)
+            .try_fold(terms[0].clone(), |a, t| a + t)
+    }
+
+    #[test]
+    fn objective_gradients_match_finite_differences() {
+        use candle_core::Var;
+        let dev = Device::Cpu;
+        let (n, k, dx, dw, dy, m) = (3, 4, 2, 2, 5, 2);
+        let mut r = crate::rng::rng(7, 0);
+        let mut leaf = |shape: &[usize], scale: f32| {
+            let t = (crate::rng::randn(&mut r, shape, &dev).unwrap() * scale as f64).unwrap();
+            Var::from_tensor(&t.to_dtype(DType::F64).unwrap()).unwrap()
+        };
+        let vars = vec![
+            leaf(&[n, dx], 1.0),
+            leaf(&[n, dx], 0.5),
+            leaf(&[n, dw], 1.0),
+            leaf(&[n, dw], 0.5),
+            leaf(&[n, k], 1.0),
+            leaf(&[m * n, k, dx], 1.0),
+            leaf(&[m * n, k, dx], 0.5),
+            leaf(&[m * n, dy], 2.0),
+        ];
+        let y = Tensor::rand(0f64, 1f64, (n, dy), &dev).unwrap();
+        let eps_x = leaf(&[m * n, dx], 1.0).as_tensor().detach();
+        let loss = v1_total(&vars, &y, &eps_x, m).unwrap();
+        let grads = loss.backward().unwrap();
+        let h = 1e-6;
+        let mut checked = 0;
+        for v in &vars {
+            let g: Vec<f64> = grads
+                .get(v)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let base: Vec<f64> = v.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            for i in 0..base.len() {
+                let at = |d: f64| {
+                    let mut p = base.clone();
+                    p[i] += d;
+                    v.set(&Tensor::from_vec(p, v.shape(), &dev).unwrap())
+                        .unwrap();
+                    s(v1_total(&vars, &y, &eps_x, m).unwrap())
+                };
+                let fd = (at(h) - at(-h)) / (2.0 * h);
+                v.set(&Tensor::from_vec(base.clone(), v.shape(), &dev).unwrap())
+                    .unwrap();
+                assert!(
+                    (fd - g[i]).abs() <= 1e-5 * (1.0 + fd.abs()),
+                    "element {i} of a {:?} variable: autograd {} vs finite difference {fd}",
+                    v.dims(),
+                    g[i]
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(
+            checked,
+            2 * (n * dx + n * dw) + n * k + 2 * m * n * k * dx + m * n * dy
+        );
+    }
+
+    #[test]
+    fn v1_terms_average_the_m_samples() {
+        // M = 2: the conditional prior and the CV term are the averages of the two single-sample
+        // values, with q(z|y) `[N, K]` shared by both samples.
+        let post = Posterior {
+            mean_x: t(&[0.0, 1.0], &[2, 1]),
+            logvar_x: t(&[0.0, 0.5], &[2, 1]),
+            mean_w: t(&[0.0, 0.0], &[2, 1]),
+            logvar_w: t(&[0.0, 0.0], &[2, 1]),
+            qz_logits: None,
+        };
+        let means = [[0.0f32, 2.0, -1.0, 1.0], [0.5, -0.5, 3.0, 0.0]];
+        let prior_of = |v: &[f32]| MixturePrior {
+            mean: t(v, &[2, 2, 1]),
+            logvar: t(&[0.0, 0.3, -0.2, 0.1], &[2, 2, 1]),
+        };
+        let pi = t(&[0.25, 0.75, 0.6, 0.4], &[2, 2]);
+        let one = |v: &[f32]| s(conditional_prior(&post, &prior_of(v), &pi, 1).unwrap());
+        let both: Vec<f32> = means.concat();
+        let prior2 = MixturePrior {
+            mean: t(&both, &[4, 2, 1]),
+            logvar: t(&[0.0, 0.3, -0.2, 0.1, 0.0, 0.3, -0.2, 0.1], &[4, 2, 1]),
+        };
+        let avg = (one(&means[0]) + one(&means[1])) / 2.0;
+        let got = s(conditional_prior(&post, &prior2, &pi, 2).unwrap());
+        assert!((got - avg).abs() < 1e-5, "{got} vs {avg}");
+        // Entropy: rows of two samples, averaged over M.
+        let lp = candle_nn::ops::log_softmax(&t(&[0.0, 1.0, 2.0, 0.0], &[2, 2]), 1).unwrap();
+        let h = |a: f64, b: f64| {
+            let z = (a.exp() + b.exp()).ln();
+            -((a - z).exp() * (a - z) + (b - z).exp() * (b - z))
+        };
+        let expect = (h(0.0, 1.0) + h(2.0, 0.0)) / 2.0;
+        assert!((s(consistency_violation(&lp, 2).unwrap()) - expect).abs() < 1e-5);
+    }
+
+    #[test]
+    fn marginal_z_prior_hand_values() {
+        // Two one-hot rows on different components of K = 2: the mean is uniform -> 0, while
+        // the per-point KL is 2 log 2.
+        let pi = t(&[1.0, 0.0, 0.0, 1.0], &[2, 2]);
+        assert!(s(z_prior_marginal(&pi).unwrap()).abs() < 1e-6);
+        // Both on component 0: N * log K.
+        let pi = t(&[1.0, 0.0, 1.0, 0.0], &[2, 2]);
+        assert!((s(z_prior_marginal(&pi).unwrap()) - 2.0 * 2f64.ln()).abs() < 1e-5);
+    }
+
+    fn tiny_model(qz_head: bool) -> gmvae_models::Gmvae {
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let cfg = gmvae_models::GmvaeConfig {
+            network: gmvae_models::Network::Fc,
+            dy: 6,
+            image_shape: None,
+            dx: 2,
+            dw: 2,
+            k: 3,
+            hidden: 8,
+            filters: 1,
+            likelihood: gmvae_models::Likelihood::Bernoulli,
+            qz_head,
+        };
+        gmvae_models::Gmvae::new(cfg, vb).unwrap()
+    }
+
+    #[test]
+    fn v2_free_bits_gate_the_z_prior() {
+        let model = tiny_model(false);
+        let dev = Device::Cpu;
+        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
+        let mut r = crate::rng::rng(3, 0);
+        let (ex, ew) = draw_noise(&mut r, 1, 4, 2, 2, &dev).unwrap();
+        let loss = |alpha: f64, lambda: f64| {
+            let cfg = ObjectiveConfig {
+                kind: ObjectiveKind::V2,
+                n_mc: 1,
+                z_prior_weight: 1.0,
+                cv_weight: alpha,
+                free_bits: lambda,
+                z_prior_mode: ZPriorMode::Sample,
+                cond_weight: 1.0,
+            };
+            let out = evaluate(&model, &cfg, &y, &ex, &ew, false).unwrap();
+            (s(out.loss), out.values.z_prior)
+        };
+        let (open0, lz) = loss(0.0, 0.0);
+        let (open5, _) = loss(5.0, 0.0);
+        assert!(lz > 0.0);
+        // A batch KL above lambda = 0 opens the gate: alpha * KL is in the loss.
+        assert!(
+            (open5 - open0 - 5.0 * lz).abs() < 1e-3 * (1.0 + lz),
+            "{open5} {open0} {lz}"
+        );
+        // A threshold above any batch KL (log 3 per point at most) closes the gate.
+        let (shut0, _) = loss(0.0, 10.0);
+        let (shut5, _) = loss(5.0, 10.0);
+        assert_eq!(shut0, shut5);
+    }
+
+    #[test]
+    fn warm_up_and_marginal_mode_change_only_the_gradient_objective() {
+        let model = tiny_model(true);
+        let dev = Device::Cpu;
+        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
+        let mut r = crate::rng::rng(4, 0);
+        let (ex, ew) = draw_noise(&mut r, 1, 4, 2, 2, &dev).unwrap();
+        let run = |mode: ZPriorMode, cond_weight: f64| {
+            let cfg = ObjectiveConfig {
+                kind: ObjectiveKind::V1,
+                n_mc: 1,
+                z_prior_weight: 1.0,
+                cv_weight: 0.0,
+                free_bits: 0.0,
+                z_prior_mode: mode,
+                cond_weight,
+            };
+            evaluate(&model, &cfg, &y, &ex, &ew, false).unwrap()
+        };
+        let base = run(ZPriorMode::Sample, 1.0);
+        // With alpha = 0 the gradient objective is the negative lower bound itself.
+        assert!((s(base.loss.clone()) - base.values.loss).abs() < 1e-3);
+        let warm = run(ZPriorMode::Sample, 0.25);
+        assert_eq!(warm.values, base.values, "the logged terms stay the ELBO's");
+        let expect = base.values.loss - 0.75 * base.values.cond_prior;
+        assert!((s(warm.loss) - expect).abs() < 1e-3);
+        let marg = run(ZPriorMode::Marginal, 1.0);
+        assert_eq!(marg.values, base.values);
+        let zm = s(z_prior_marginal(&base.q_z).unwrap());
+        assert!(
+            zm <= base.values.z_prior + 1e-6,
+            "marginal KL <= mean per-point KL"
+        );
+        let expect = base.values.loss - base.values.z_prior + zm;
+        assert!((s(marg.loss) - expect).abs() < 1e-3);
     }
 }

@@ -1,7 +1,7 @@
 //! The resolved options of a training run (upstream `opts`), written to `opts.json`, and the
 //! upstream `run.sh` presets.
 
-use crate::objective::ObjectiveKind;
+use crate::objective::{ObjectiveKind, ZPriorMode};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -70,6 +70,13 @@ pub struct Options {
     /// Train on the first N training points only (quick checks); `None` = all.
     #[serde(default)]
     pub train_size: Option<usize>,
+    /// Which z-prior KL the gradient follows (v1): per point (the ELBO's) or the batch marginal.
+    #[serde(default)]
+    pub z_prior: ZPriorMode,
+    /// KL warm-up: the conditional prior's gradient weight ramps linearly from 0 to 1 over this
+    /// many epochs (0: off, as upstream).
+    #[serde(default)]
+    pub warmup_epochs: f64,
 }
 
 impl Options {
@@ -110,6 +117,8 @@ impl Options {
             dump_size: 5000,
             svhn_extra: false,
             train_size: None,
+            z_prior: ZPriorMode::Sample,
+            warmup_epochs: 0.0,
         };
         match name {
             "spiral" => {
@@ -130,6 +139,9 @@ impl Options {
                 (o.batch_size, o.epoch, o.k, o.n_channels, o.n_filters) = (128, 500, 10, 3, 64);
                 (o.cv_weight, o.visual_gen, o.acc, o.network) = (1.0, 1, true, NetworkKind::Conv);
                 o.input_dimension = 2;
+                // The svhn branch (gmvae-upstream.md §2.3): version2's objective, no q(z|y)
+                // head, alpha weighting KL(p(z|x,w) || U), and no free bits.
+                (o.objective, o.lambda) = (ObjectiveKind::V2, 0.0);
             }
             other => bail!("unknown preset `{other}` (expected spiral, mnist_fc, mnist or svhn)"),
         }
@@ -159,6 +171,7 @@ impl Options {
             ("--z-prior-weight", self.z_prior_weight),
             ("--cv-weight", self.cv_weight),
             ("--lambda", self.lambda),
+            ("--warmup-epochs", self.warmup_epochs),
         ];
         for (flag, v) in weights {
             if !(v >= 0.0 && v.is_finite()) {
@@ -240,6 +253,8 @@ impl Options {
             z_prior_weight: self.z_prior_weight,
             cv_weight: self.cv_weight,
             free_bits: self.lambda,
+            z_prior_mode: self.z_prior,
+            cond_weight: 1.0,
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 /// Header of `metrics.csv`. Scores are empty when the data set has no labels.
 pub const METRICS_HEADER: &str = "epoch,lower_bound,rec,cond_prior,w_prior,z_prior,cv,train_acc,\
-test_acc,test_acc_hungarian,test_acc_majority,test_nmi,test_ari,seconds";
+test_acc,test_acc_hungarian,test_acc_majority,test_nmi,test_ari,seconds,clusters_used,mean_max_q";
 
 /// Rows of the evaluation forward passes.
 const EVAL_CHUNK: usize = 1000;
@@ -143,6 +143,8 @@ pub struct EpochRecord {
     pub train_acc: Option<f64>,
     pub test: Option<ClusterScores>,
     pub seconds: f64,
+    /// How the evaluation split uses the K components.
+    pub usage: crate::metrics::Usage,
 }
 
 impl EpochRecord {
@@ -155,7 +157,7 @@ impl EpochRecord {
         let t = &self.terms;
         let s = self.test;
         format!(
-            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{:.3}",
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{},{},{},{},{},{},{:.3},{},{:.6}",
             self.epoch,
             self.lower_bound(),
             t.rec,
@@ -169,7 +171,9 @@ impl EpochRecord {
             opt(s.map(|s| s.majority)),
             opt(s.map(|s| s.nmi)),
             opt(s.map(|s| s.ari)),
-            self.seconds
+            self.seconds,
+            self.usage.clusters_used,
+            self.usage.mean_max_q
         )
     }
 }
@@ -366,6 +370,17 @@ fn metrics_up_to(path: &Path, epoch: usize) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The conditional prior's gradient weight at 0-based global step `step` (KL warm-up): a linear
+/// ramp from 1/`ramp` to 1 over `warmup_epochs` epochs of `steps` steps; 1 when off.
+pub fn warmup_weight(warmup_epochs: f64, step: usize, steps: usize) -> f64 {
+    let ramp = warmup_epochs * steps as f64;
+    if ramp <= 0.0 {
+        1.0
+    } else {
+        ((step + 1) as f64 / ramp).min(1.0)
+    }
+}
+
 /// The run directory for `opts`.
 pub fn run_dir(opts: &Options) -> PathBuf {
     opts.out_dir.join(&opts.id)
@@ -431,7 +446,7 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             dataset.name
         );
     }
-    let cfg = opts.objective_config();
+    let mut cfg = opts.objective_config();
     let (m, n, b, dy) = (opts.n_mc, dataset.train.n, opts.batch_size, dataset.dy);
     // A trailing batch of one point cannot be batch-normalised; drop it.
     let steps = if n % b == 1 { n / b } else { n.div_ceil(b) };
@@ -451,6 +466,7 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         let mut sum = TermValues::default();
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
             let y = gather(&dataset.train, idx, dy, &device)?;
+            cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
             let (eps_x, eps_w) =
                 objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, &device)?;
             let out = objective::evaluate(&model.net, &cfg, &y, &eps_x, &eps_w, true)?;
@@ -499,6 +515,7 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             train_acc,
             test,
             seconds: train_seconds,
+            usage: crate::metrics::Usage::from_q(&ev.q_z, k)?,
         };
         rows.push(record.csv_row());
         atomic::write_str(
@@ -552,7 +569,7 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         let acc =
             |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v:.4}")).unwrap_or_default();
         println!(
-            "epoch {epoch}/{} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{}{}{}{} {:.1}s",
+            "epoch {epoch}/{} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{}{}{}{} clusters {}/{k} max_q {:.3} {:.1}s",
             opts.epoch,
             record.lower_bound(),
             terms.rec,
@@ -564,6 +581,8 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             acc("test_acc", test.map(|s| s.aae)),
             acc("hungarian", test.map(|s| s.hungarian)),
             acc("nmi", test.map(|s| s.nmi)),
+            record.usage.clusters_used,
+            record.usage.mean_max_q,
             train_seconds
         );
         last = Some(record);

@@ -70,12 +70,20 @@ fn idx_corrupt_gzip_and_label_count_mismatch() {
         "{e}"
     );
 
+    // A well-formed label file with 2 labels beside a well-formed image file with 3 images.
     let d = tempfile::tempdir().unwrap();
-    let img: Vec<u8> = vec![0; 3 * 784];
-    mnist::write_idx(d.path(), "train", &img, 28, 28, &[1, 2], false).unwrap();
-    // overwrite labels with a 2-label file while images say 3
+    write_mnist(d.path(), 3, 2, false);
+    let mut labels = Vec::new();
+    for v in [0x0000_0801u32, 2] {
+        labels.extend(v.to_be_bytes());
+    }
+    labels.extend([1u8, 2]);
+    std::fs::write(d.path().join("train-labels-idx1-ubyte"), labels).unwrap();
     let e = format!("{:#}", mnist::load_dir(d.path()).unwrap_err());
-    assert!(e.contains("3 images") || e.contains("header says"), "{e}");
+    assert!(
+        e.contains("has 3 images") && e.contains("train-labels-idx1-ubyte has 2 labels"),
+        "{e}"
+    );
 }
 
 #[test]

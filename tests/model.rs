@@ -31,9 +31,10 @@ fn parameter_counts_match_upstream() {
 
 #[test]
 fn svhn_parameter_count_matches_upstream() {
-    // The svhn branch has no q(z|y) head: its count is for the v2 network.
-    let mut opts = Options::preset("svhn").unwrap();
-    opts.objective = gmvae::objective::ObjectiveKind::V2;
+    // The svhn branch has no q(z|y) head: the preset uses the v2 objective, as that branch.
+    let opts = Options::preset("svhn").unwrap();
+    assert_eq!(opts.objective, gmvae::objective::ObjectiveKind::V2);
+    assert_eq!(opts.lambda, 0.0, "the svhn branch has no free bits");
     let m = Model::new(&opts, &dataset(3072, Some([3, 32, 32])), &Device::Cpu).unwrap();
     assert_eq!(m.parameter_count(), 7_948_755);
 }
@@ -49,6 +50,8 @@ fn conv_networks_map_images_back_to_images() {
             opts.w_size,
             opts.k,
         ) = (8, 2, 3, 2, 4);
+        // With the q(z|y) head, to check its shape too.
+        opts.objective = gmvae::objective::ObjectiveKind::V1;
         let m = Model::new(&opts, &dataset(dy, Some(shape)), &Device::Cpu).unwrap();
         let y = Tensor::rand(0f32, 1f32, (3, dy), &Device::Cpu).unwrap();
         let post = m.net.recognition.forward_t(&y, true).unwrap();

@@ -52,8 +52,27 @@ fn gmm_recovers_separated_clusters() {
         let sum: f64 = fit.pdz.row(i).iter().sum();
         assert!((sum - 1.0).abs() < 1e-9);
     }
-    // μ is the mean of the point's own sampled class: near its true centre's members.
-    assert_eq!(fit.mu.rows, 300);
+    // μ (the message to the VAE) is the mean of the point's own sampled class: with the classes
+    // recovered, nearly every row is nearest to the mean of the point's true class.
+    assert_eq!((fit.mu.rows, fit.mu.cols), (300, 3));
+    let class_mean = |c: usize| -> Vec<f64> {
+        let members: Vec<usize> = (0..300).filter(|&i| labels[i] == c).collect();
+        (0..3)
+            .map(|j| members.iter().map(|&i| x.row(i)[j]).sum::<f64>() / members.len() as f64)
+            .collect()
+    };
+    let means: Vec<Vec<f64>> = (0..4).map(class_mean).collect();
+    let dist = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum::<f64>();
+    let nearest_own = (0..300)
+        .filter(|&i| {
+            let own = dist(fit.mu.row(i), &means[labels[i]]);
+            (0..4).all(|c| c == labels[i] || own < dist(fit.mu.row(i), &means[c]))
+        })
+        .count();
+    assert!(
+        nearest_own >= 285,
+        "{nearest_own}/300 rows of mu nearest their class mean"
+    );
     assert_eq!(fit.loglik.len(), 30);
 }
 
