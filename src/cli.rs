@@ -85,6 +85,13 @@ pub struct TrainArgs {
     /// (fractions allowed; 0 = off).
     #[arg(long)]
     pub warmup_epochs: Option<f64>,
+    /// Stop once the training lower bound has improved by less than --plateau-tol (relative)
+    /// over this many epochs (0 = never; test accuracy is never used to stop).
+    #[arg(long)]
+    pub plateau_epochs: Option<usize>,
+    /// Relative improvement of the lower bound that counts as progress (see --plateau-epochs).
+    #[arg(long)]
+    pub plateau_tol: Option<f64>,
     /// Objective: v1 (paper v1, q(z|y) head and CV term) or v2 (version2 branch, p(z|x,w)).
     #[arg(long, value_enum)]
     pub objective: Option<ObjectiveKind>,
@@ -200,7 +207,9 @@ impl TrainArgs {
             spiral_points,
             dump_size,
             z_prior,
-            warmup_epochs
+            warmup_epochs,
+            plateau_epochs,
+            plateau_tol
         );
         if self.data.is_some() {
             o.data = self.data.clone();

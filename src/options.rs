@@ -77,6 +77,16 @@ pub struct Options {
     /// many epochs (0: off, as upstream).
     #[serde(default)]
     pub warmup_epochs: f64,
+    /// Stop early once the training lower bound has improved by less than `plateau_tol`
+    /// (relative) over this many epochs (0: run all `epoch` epochs). Never uses test accuracy.
+    #[serde(default)]
+    pub plateau_epochs: usize,
+    #[serde(default = "default_plateau_tol")]
+    pub plateau_tol: f64,
+}
+
+fn default_plateau_tol() -> f64 {
+    1e-3
 }
 
 impl Options {
@@ -119,6 +129,8 @@ impl Options {
             train_size: None,
             z_prior: ZPriorMode::Sample,
             warmup_epochs: 0.0,
+            plateau_epochs: 0,
+            plateau_tol: default_plateau_tol(),
         };
         match name {
             "spiral" => {
@@ -172,6 +184,7 @@ impl Options {
             ("--cv-weight", self.cv_weight),
             ("--lambda", self.lambda),
             ("--warmup-epochs", self.warmup_epochs),
+            ("--plateau-tol", self.plateau_tol),
         ];
         for (flag, v) in weights {
             if !(v >= 0.0 && v.is_finite()) {

@@ -381,6 +381,48 @@ pub fn warmup_weight(warmup_epochs: f64, step: usize, steps: usize) -> f64 {
     }
 }
 
+/// Written when a run has finished (all epochs, or stopped on a plateau): `{epochs, reason}`.
+pub const DONE_FILE: &str = "done.json";
+
+/// Why training ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    MaxEpochs,
+    /// The lower bound improved by the relative `gain` < tolerance over `window` epochs.
+    Plateau {
+        window: usize,
+        gain: f64,
+    },
+}
+
+impl Stop {
+    /// Whether training should stop after the epochs whose lower bounds are `lbs`.
+    pub fn after(opts: &Options, lbs: &[f64]) -> Option<Self> {
+        let w = opts.plateau_epochs;
+        if lbs.len() >= opts.epoch {
+            return Some(Stop::MaxEpochs);
+        }
+        if w == 0 || lbs.len() <= w {
+            return None;
+        }
+        let (then, now) = (lbs[lbs.len() - 1 - w], lbs[lbs.len() - 1]);
+        let gain = (now - then) / then.abs().max(f64::MIN_POSITIVE);
+        (gain < opts.plateau_tol).then_some(Stop::Plateau { window: w, gain })
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Stop::MaxEpochs => "max_epochs",
+            Stop::Plateau { .. } => "plateau",
+        }
+    }
+}
+
+/// The lower bound of a `metrics.csv` data row.
+fn csv_lower_bound(row: &str) -> Option<f64> {
+    row.split(',').nth(1)?.parse().ok()
+}
+
 /// The run directory for `opts`.
 pub fn run_dir(opts: &Options) -> PathBuf {
     opts.out_dir.join(&opts.id)
@@ -454,7 +496,20 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
     }
     let mut last = None;
+    let mut lower_bounds: Vec<f64> = rows.iter().filter_map(|r| csv_lower_bound(r)).collect();
+    let mut stop = Stop::after(opts, &lower_bounds);
+    if stop.is_none() {
+        // More epochs to go (a fresh run, or a resume that raised --epoch): not finished.
+        let done = dir.join(DONE_FILE);
+        if done.exists() {
+            std::fs::remove_file(&done)
+                .with_context(|| format!("cannot remove {}", done.display()))?;
+        }
+    }
     for epoch in start..=opts.epoch {
+        if stop.is_some() {
+            break;
+        }
         let t0 = Instant::now();
         // Per-epoch streams: a resumed run draws exactly what an uninterrupted one would.
         let perm = rng::permutation(
@@ -585,11 +640,58 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             record.usage.mean_max_q,
             train_seconds
         );
+        lower_bounds.push(record.lower_bound());
         last = Some(record);
+        stop = Stop::after(opts, &lower_bounds);
+    }
+    let done = stop.unwrap_or(Stop::MaxEpochs);
+    if lower_bounds.len() >= opts.epoch || done != Stop::MaxEpochs {
+        if let Stop::Plateau { window, gain } = done {
+            println!(
+                "stopping after epoch {}: the lower bound improved by {:.4}% over the last {window} epochs (--plateau-tol {})",
+                lower_bounds.len(),
+                100.0 * gain,
+                opts.plateau_tol
+            );
+        }
+        atomic::write_str(
+            &dir.join(DONE_FILE),
+            &serde_json::to_string_pretty(&serde_json::json!({
+                "epochs": lower_bounds.len(),
+                "reason": done.reason(),
+            }))?,
+        )?;
     }
     Ok(Summary {
         run_dir: dir,
         parameters,
         last,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plateau_rule_uses_the_relative_gain_over_the_window() {
+        let mut o = Options::preset("spiral").unwrap();
+        (o.epoch, o.plateau_epochs, o.plateau_tol) = (100, 2, 0.01);
+        // -100 -> -99.5 over two epochs: 0.5% < 1%, stop.
+        let s = Stop::after(&o, &[-100.0, -99.8, -99.5]);
+        assert!(
+            matches!(s, Some(Stop::Plateau { window: 2, gain }) if (gain - 0.005).abs() < 1e-9)
+        );
+        // -100 -> -98 is 2%: go on; too few epochs to judge: go on.
+        assert_eq!(Stop::after(&o, &[-100.0, -99.0, -98.0]), None);
+        assert_eq!(Stop::after(&o, &[-100.0, -100.0]), None);
+        // Off, and the epoch limit.
+        o.plateau_epochs = 0;
+        assert_eq!(Stop::after(&o, &[-1.0, -1.0, -1.0]), None);
+        o.epoch = 3;
+        assert_eq!(Stop::after(&o, &[-1.0, -1.0, -1.0]), Some(Stop::MaxEpochs));
+        assert_eq!(warmup_weight(0.0, 5, 10), 1.0);
+        assert!((warmup_weight(2.0, 4, 10) - 0.25).abs() < 1e-12);
+        assert_eq!(warmup_weight(2.0, 40, 10), 1.0);
+    }
 }

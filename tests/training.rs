@@ -112,6 +112,31 @@ fn same_seed_same_numbers_and_resume_matches_uninterrupted() {
 }
 
 #[test]
+fn plateau_stops_early_and_marks_the_run_done() {
+    let d = tempfile::tempdir().unwrap();
+    let mut o = small_spiral(d.path(), "plateau", 6);
+    // Any gain below 10^9 is a plateau: stops after epoch 2 (the first with a 1-epoch window).
+    (o.plateau_epochs, o.plateau_tol) = (1, 1e9);
+    let s = train::train(&o, false).unwrap();
+    assert_eq!(metrics(&s.run_dir).len(), 2);
+    let done: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.run_dir.join(train::DONE_FILE)).unwrap())
+            .unwrap();
+    assert_eq!(
+        (done["epochs"].as_u64(), done["reason"].as_str()),
+        (Some(2), Some("plateau"))
+    );
+    // Without the rule the same run goes on to the end and is marked done there.
+    let mut all = small_spiral(d.path(), "all", 3);
+    all.plateau_epochs = 0;
+    let s = train::train(&all, false).unwrap();
+    assert_eq!(metrics(&s.run_dir).len(), 3);
+    assert!(std::fs::read_to_string(s.run_dir.join(train::DONE_FILE))
+        .unwrap()
+        .contains("max_epochs"));
+}
+
+#[test]
 fn v2_objective_and_reset_adam_train() {
     let d = tempfile::tempdir().unwrap();
     let mut o = small_spiral(d.path(), "v2", 3);
