@@ -1,0 +1,168 @@
+//! The accuracy protocol's table (issue 13): reads the run directories that
+//! `experiments/accuracy/protocol.sh` writes and prints, per row (network, K, M), the final
+//! test accuracy (AAE rule) as mean ± std and best over seeds beside the paper's Table 1, with
+//! Hungarian accuracy, NMI, clusters used, epochs reached and whether each run finished.
+//!
+//! `accuracy_table [RUNS_DIR]` (default `experiments/accuracy/runs`), Markdown on stdout.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use gmvae::options::Options;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "accuracy_table",
+    about = "Summarise the MNIST accuracy protocol's runs"
+)]
+struct Args {
+    /// Directory holding the protocol's run directories.
+    #[arg(default_value = "experiments/accuracy/runs")]
+    runs: PathBuf,
+}
+
+/// The last epoch of one run.
+struct RunResult {
+    seed: u64,
+    epochs: usize,
+    finished: Option<String>,
+    test_acc: f64,
+    hungarian: f64,
+    nmi: f64,
+    clusters_used: Option<f64>,
+}
+
+/// Paper v1 Table 1 (GMVAE, MNIST, AAE rule): (K, M) -> (best, mean, std), in percent.
+fn paper(k: usize, m: usize) -> Option<(f64, f64, f64)> {
+    match (k, m) {
+        (10, 1) => Some((87.71, 74.47, 10.20)),
+        (10, 10) => Some((93.67, 86.94, 6.62)),
+        (16, 1) => Some((88.36, 84.80, 3.11)),
+        (16, 10) => Some((97.50, 90.24, 5.74)),
+        _ => None,
+    }
+}
+
+fn last_row(path: &Path) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let rows: Vec<&str> = lines.collect();
+    let Some(last) = rows.last() else {
+        return Ok(None);
+    };
+    let values = header
+        .iter()
+        .zip(last.split(','))
+        .filter_map(|(h, v)| v.parse::<f64>().ok().map(|v| (h.to_string(), v)))
+        .collect();
+    Ok(Some((rows.len(), values)))
+}
+
+fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
+    let opts = Options::load(dir)?;
+    let Some((epochs, v)) = last_row(&dir.join("metrics.csv"))? else {
+        return Ok(None);
+    };
+    let get = |k: &str| {
+        v.get(k)
+            .copied()
+            .with_context(|| format!("{}: no `{k}` in the last row", dir.display()))
+    };
+    let finished = std::fs::read_to_string(dir.join(gmvae::train::DONE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|d| d["reason"].as_str().map(str::to_string));
+    let network = format!("{:?}", opts.network).to_lowercase();
+    Ok(Some((
+        network,
+        opts.k,
+        opts.n_mc,
+        RunResult {
+            seed: opts.seed,
+            epochs,
+            finished,
+            test_acc: get("test_acc")?,
+            hungarian: get("test_acc_hungarian")?,
+            nmi: get("test_nmi")?,
+            clusters_used: v.get("clusters_used").copied(),
+        },
+    )))
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {}", gmvae::cli::error_line(&e));
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let mut groups: BTreeMap<(String, usize, usize), Vec<RunResult>> = BTreeMap::new();
+    let entries = std::fs::read_dir(&args.runs)
+        .with_context(|| format!("cannot list {}", args.runs.display()))?;
+    for entry in entries {
+        let dir = entry?.path();
+        if !dir.join(Options::FILE).is_file() {
+            continue;
+        }
+        if let Some((net, k, m, r)) = load(&dir)? {
+            groups.entry((net, k, m)).or_default().push(r);
+        }
+    }
+    println!("| network | K | M | runs (finished) | epochs | test_acc mean ± std | best | paper mean ± std | paper best | Hungarian mean | NMI mean | clusters used (min) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for ((net, k, m), mut runs) in groups {
+        runs.sort_by_key(|r| r.seed);
+        let acc: Vec<f64> = runs.iter().map(|r| r.test_acc).collect();
+        let (mean, std) = mean_std(&acc);
+        let best = acc.iter().cloned().fold(f64::MIN, f64::max);
+        let finished = runs.iter().filter(|r| r.finished.is_some()).count();
+        let epochs: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                let mark = match r.finished.as_deref() {
+                    Some("plateau") => "p",
+                    Some(_) => "",
+                    None => "+",
+                };
+                format!("{}{mark}", r.epochs)
+            })
+            .collect();
+        let (pm, ps) = match paper(k, m) {
+            Some((b, m, s)) => (format!("{m:.2} ± {s:.2}"), format!("{b:.2}")),
+            None => ("-".to_string(), "-".to_string()),
+        };
+        let min_used = runs
+            .iter()
+            .filter_map(|r| r.clusters_used)
+            .fold(f64::MAX, f64::min);
+        println!(
+            "| {net} | {k} | {m} | {} ({finished}) | {} | {:.2} ± {:.2} | {:.2} | {pm} | {ps} | {:.2} | {:.3} | {} |",
+            runs.len(),
+            epochs.join(" "),
+            100.0 * mean,
+            100.0 * std,
+            100.0 * best,
+            100.0 * mean_std(&runs.iter().map(|r| r.hungarian).collect::<Vec<_>>()).0,
+            mean_std(&runs.iter().map(|r| r.nmi).collect::<Vec<_>>()).0,
+            if min_used == f64::MAX { "-".to_string() } else { format!("{min_used:.0}/{k}") },
+        );
+    }
+    println!();
+    println!("epochs: per seed, in seed order; `p` = stopped on the lower-bound plateau rule, `+` = not finished yet (resume with protocol.sh). Accuracies in %, AAE rule (each cluster takes the label of its most confident test image), on the 10k test set after the last epoch reached.");
+    Ok(())
+}
