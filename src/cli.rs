@@ -92,6 +92,10 @@ pub struct TrainArgs {
     /// Relative improvement of the lower bound that counts as progress (see --plateau-epochs).
     #[arg(long)]
     pub plateau_tol: Option<f64>,
+    /// 1: after each epoch, re-seed components that were no training point's argmax by
+    /// splitting the most used one (v1).
+    #[arg(long, value_parser = flag01)]
+    pub revive: Option<bool>,
     /// Objective: v1 (paper v1, q(z|y) head and CV term) or v2 (version2 branch, p(z|x,w)).
     #[arg(long, value_enum)]
     pub objective: Option<ObjectiveKind>,
@@ -209,7 +213,8 @@ impl TrainArgs {
             z_prior,
             warmup_epochs,
             plateau_epochs,
-            plateau_tol
+            plateau_tol,
+            revive
         );
         if self.data.is_some() {
             o.data = self.data.clone();

@@ -58,7 +58,8 @@ pub struct ObjectiveConfig {
     pub kind: ObjectiveKind,
     /// M, Monte-Carlo samples of (x, w) per data point.
     pub n_mc: usize,
-    /// eta (`-zPriorWeight`): weight of KL(q(z|y) || U) (v1).
+    /// eta (`-zPriorWeight`): weight of KL(q(z|y) || U) (v1), or of the marginal KL in
+    /// [`ZPriorMode::Marginal`].
     pub z_prior_weight: f64,
     /// alpha (`-cvWeight`): gradient weight of the CV term (v1) or of the z-prior (v2).
     pub cv_weight: f64,
@@ -278,7 +279,13 @@ pub fn evaluate(
             let loss =
                 (((&rec + (&cond * cfg.cond_weight)?)? + &lw)? + (&lz_grad * cfg.z_prior_weight)?)?;
             let loss = (loss + (&cv * cfg.cv_weight)?)?;
-            (cond, lz, loss, pi, cfg.z_prior_weight)
+            // The logged bound: upstream's (eta-weighted) in sample mode; the ELBO in marginal mode,
+            // where eta weights the marginal KL instead.
+            let logged = match cfg.z_prior_mode {
+                ZPriorMode::Sample => cfg.z_prior_weight,
+                ZPriorMode::Marginal => 1.0,
+            };
+            (cond, lz, loss, pi, logged)
         }
         ObjectiveKind::V2 => {
             let p = log_p.exp()?;

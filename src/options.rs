@@ -83,6 +83,10 @@ pub struct Options {
     pub plateau_epochs: usize,
     #[serde(default = "default_plateau_tol")]
     pub plateau_tol: f64,
+    /// After each epoch, re-seed components that were no training point's argmax by splitting
+    /// the most used one (`src/revive.rs`; v1 only).
+    #[serde(default)]
+    pub revive: bool,
 }
 
 fn default_plateau_tol() -> f64 {
@@ -131,6 +135,7 @@ impl Options {
             warmup_epochs: 0.0,
             plateau_epochs: 0,
             plateau_tol: default_plateau_tol(),
+            revive: false,
         };
         match name {
             "spiral" => {
@@ -223,6 +228,9 @@ impl Options {
                 bail!("--network conv on mnist needs --input-dimension 2 (as upstream)")
             }
             _ => {}
+        }
+        if self.revive && self.objective != ObjectiveKind::V1 {
+            bail!("--revive 1 re-seeds the q(z|y) head: it needs --objective v1");
         }
         if self.network == NetworkKind::Conv && self.continuous {
             bail!("--continuous 1 is for the fully-connected decoder; the conv decoders are Bernoulli");

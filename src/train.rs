@@ -519,6 +519,8 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         let mut noise = rng::rng(opts.seed, stream::NOISE + 16 * epoch as u64);
         let progress = Progress::new(epoch, opts.epoch, steps);
         let mut sum = TermValues::default();
+        // Argmax counts of q(z|y) over the epoch's training points (for --revive).
+        let mut counts = vec![0usize; opts.k];
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
             let y = gather(&dataset.train, idx, dy, &device)?;
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
@@ -533,10 +535,24 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
                 );
             }
             adam.step(&out.loss.backward()?)?;
+            if opts.revive {
+                for row in out.q_z.to_vec2::<f32>()? {
+                    counts[crate::metrics::argmax_rows(&row, opts.k, 1)?[0]] += 1;
+                }
+            }
             sum += out.values;
             progress.step(s + 1, sum.loss / ((s + 1) * b) as f64);
         }
         progress.finish();
+        if opts.revive {
+            let mut r = rng::rng(opts.seed, stream::REVIVE + 16 * epoch as u64);
+            let pairs =
+                crate::revive::revive_dead(&model.vars, &mut adam, &counts, opts.k, &mut r)?;
+            if !pairs.is_empty() {
+                let list: Vec<String> = pairs.iter().map(|(d, s)| format!("{d}<-{s}")).collect();
+                println!("epoch {epoch}: re-seeded dead components {}", list.join(" "));
+            }
+        }
         let seen = (steps * b).min(n) as f64;
         let per_point = |v: f64| v / seen;
         let terms = TermValues {
