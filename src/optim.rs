@@ -284,7 +284,10 @@ impl Adam {
             .with_context(|| format!("the optimiser has no variable `{name}`"))?;
         let n = s.var.elem_count();
         if start + len > n {
-            bail!("elements {start}..{} of `{name}` ({n} elements)", start + len);
+            bail!(
+                "elements {start}..{} of `{name}` ({n} elements)",
+                start + len
+            );
         }
         match &mut s.moments {
             Moments::Host { m, v } => {
@@ -295,7 +298,9 @@ impl Adam {
                 let keep = |t: &Tensor| -> Result<Tensor> {
                     let flat = t.flatten_all()?;
                     let zeros = Tensor::zeros(len, flat.dtype(), flat.device())?;
-                    Ok(flat.slice_assign(&[start..start + len], &zeros)?.reshape(t.shape())?)
+                    Ok(flat
+                        .slice_assign(&[start..start + len], &zeros)?
+                        .reshape(t.shape())?)
                 };
                 *m = keep(m)?;
                 *v = keep(v)?;

@@ -22,7 +22,9 @@ fn var<'a>(vars: &'a [(String, Var)], name: &str) -> Result<&'a Var> {
     vars.iter()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v)
-        .with_context(|| format!("--revive needs the variable `{name}` (v1 objective, q(z|y) head)"))
+        .with_context(|| {
+            format!("--revive needs the variable `{name}` (v1 objective, q(z|y) head)")
+        })
 }
 
 /// Host copy of a variable, flattened.

@@ -519,8 +519,12 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         let mut noise = rng::rng(opts.seed, stream::NOISE + 16 * epoch as u64);
         let progress = Progress::new(epoch, opts.epoch, steps);
         let mut sum = TermValues::default();
-        // Argmax counts of q(z|y) over the epoch's training points (for --revive).
-        let mut counts = vec![0usize; opts.k];
+        // q(z|y) of the epoch's training points as training saw them (BN batch statistics,
+        // weights changing), with their labels: upstream's train ACC, and --revive's counts.
+        let train_labels = dataset.train.labels.as_ref().filter(|_| opts.acc);
+        let keep_q = train_labels.is_some() || opts.revive;
+        let mut q_train: Vec<f32> = Vec::new();
+        let mut labels_seen: Vec<usize> = Vec::new();
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
             let y = gather(&dataset.train, idx, dy, &device)?;
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
@@ -535,9 +539,10 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
                 );
             }
             adam.step(&out.loss.backward()?)?;
-            if opts.revive {
-                for row in out.q_z.to_vec2::<f32>()? {
-                    counts[crate::metrics::argmax_rows(&row, opts.k, 1)?[0]] += 1;
+            if keep_q {
+                q_train.extend(out.q_z.flatten_all()?.to_vec1::<f32>()?);
+                if let Some(l) = train_labels {
+                    labels_seen.extend(idx.iter().map(|&i| l[i]));
                 }
             }
             sum += out.values;
@@ -546,11 +551,19 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         progress.finish();
         if opts.revive {
             let mut r = rng::rng(opts.seed, stream::REVIVE + 16 * epoch as u64);
+            let mut counts = vec![0usize; opts.k];
+            let rows = q_train.len() / opts.k;
+            for c in crate::metrics::argmax_rows(&q_train, opts.k, rows)? {
+                counts[c] += 1;
+            }
             let pairs =
                 crate::revive::revive_dead(&model.vars, &mut adam, &counts, opts.k, &mut r)?;
             if !pairs.is_empty() {
                 let list: Vec<String> = pairs.iter().map(|(d, s)| format!("{d}<-{s}")).collect();
-                println!("epoch {epoch}: re-seeded dead components {}", list.join(" "));
+                println!(
+                    "epoch {epoch}: re-seeded dead components {}",
+                    list.join(" ")
+                );
             }
         }
         let seen = (steps * b).min(n) as f64;
@@ -574,9 +587,10 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         };
         let train_acc = match (&dataset.test, &dataset.train.labels, opts.acc) {
             (None, _, _) => test.map(|s| s.aae),
-            (Some(_), Some(l), true) => {
-                let tr = evaluate_split(&model, opts, &dataset.train, dy, 0, &device)?;
-                Some(crate::metrics::aae_accuracy(&tr.q_z, k, l)?)
+            // Upstream's train ACC (main.lua:365-396): the posteriors collected during the
+            // epoch, not a second pass over the training set.
+            (Some(_), Some(_), true) => {
+                Some(crate::metrics::aae_accuracy(&q_train, k, &labels_seen)?)
             }
             _ => None,
         };

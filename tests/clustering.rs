@@ -14,14 +14,22 @@ const CLASSES: usize = 10;
 fn write_mixture(dir: &std::path::Path, n_train: usize, n_test: usize, seed: u64) {
     let mut r = rand::rngs::StdRng::seed_from_u64(seed);
     let prototypes: Vec<Vec<u8>> = (0..CLASSES)
-        .map(|_| (0..784).map(|_| if r.random_bool(0.3) { 255 } else { 0 }).collect())
+        .map(|_| {
+            (0..784)
+                .map(|_| if r.random_bool(0.3) { 255 } else { 0 })
+                .collect()
+        })
         .collect();
     let mut draw = |n: usize| {
         let labels: Vec<u8> = (0..n).map(|_| r.random_range(0..CLASSES) as u8).collect();
         let mut images = Vec::with_capacity(n * 784);
         for &l in &labels {
             for &p in &prototypes[l as usize] {
-                images.push(if r.random_bool(0.2) { r.random_range(0..=255) } else { p });
+                images.push(if r.random_bool(0.2) {
+                    r.random_range(0..=255)
+                } else {
+                    p
+                });
             }
         }
         (images, labels)
@@ -53,7 +61,15 @@ fn default_recipe_clusters_a_synthetic_mixture_with_most_components() {
             s.aae, s.hungarian, s.nmi, r.usage.clusters_used
         );
         assert!(s.nmi > 0.8, "seed {seed}: NMI {:.3}", s.nmi);
-        assert!(s.hungarian > 0.8, "seed {seed}: Hungarian {:.3}", s.hungarian);
-        assert!(r.usage.clusters_used >= 8, "seed {seed}: {} components used", r.usage.clusters_used);
+        assert!(
+            s.hungarian > 0.8,
+            "seed {seed}: Hungarian {:.3}",
+            s.hungarian
+        );
+        assert!(
+            r.usage.clusters_used >= 8,
+            "seed {seed}: {} components used",
+            r.usage.clusters_used
+        );
     }
 }

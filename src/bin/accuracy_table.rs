@@ -20,6 +20,10 @@ struct Args {
     /// Directory holding the protocol's run directories.
     #[arg(default_value = "experiments/accuracy/runs")]
     runs: PathBuf,
+    /// One row per run with the recipe's settings (optimiser, lr, z-prior, eta, alpha, M, ...)
+    /// instead of the per-(network, K, M) summary: the ablation table.
+    #[arg(long)]
+    per_run: bool,
 }
 
 /// The last epoch of one run.
@@ -110,7 +114,65 @@ fn main() {
     }
 }
 
+/// The ablation row of one run directory.
+fn per_run_row(dir: &Path) -> Result<Option<String>> {
+    let o = Options::load(dir)?;
+    let Some((epochs, v)) = last_row(&dir.join("metrics.csv"))? else {
+        return Ok(None);
+    };
+    let f = |k: &str, scale: f64| {
+        v.get(k)
+            .map(|x| format!("{:.2}", x * scale))
+            .unwrap_or_else(|| "-".into())
+    };
+    let data = match (o.train_size, &o.data) {
+        (_, Some(p)) => p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        (Some(n), None) => format!("first {n}"),
+        (None, None) => "all".into(),
+    };
+    Ok(Some(format!(
+        "| {} | {:?} | {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        o.network,
+        data,
+        o.k,
+        if o.adam_reset { "reset (upstream)" } else { "persistent" },
+        o.learning_rate,
+        o.z_prior,
+        o.z_prior_weight,
+        o.cv_weight,
+        o.n_mc,
+        if o.revive { "yes" } else { "no" },
+        o.warmup_epochs,
+        f("test_acc", 100.0),
+        f("test_acc_hungarian", 100.0),
+        f("test_nmi", 1.0),
+        v.get("clusters_used").map(|c| format!("{c:.0}/{}", o.k)).unwrap_or_else(|| "-".into()),
+        f("mean_max_q", 1.0),
+    )))
+}
+
 fn run(args: Args) -> Result<()> {
+    if args.per_run {
+        println!("| run | network | train data | K | Adam | lr | z-prior | eta | alpha | M | revive | warm-up | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&args.runs)
+            .with_context(|| format!("cannot list {}", args.runs.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| d.join(Options::FILE).is_file())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            if let Some(row) = per_run_row(&d)? {
+                println!("{row}");
+            }
+        }
+        return Ok(());
+    }
     let mut groups: BTreeMap<(String, usize, usize), Vec<RunResult>> = BTreeMap::new();
     let entries = std::fs::read_dir(&args.runs)
         .with_context(|| format!("cannot list {}", args.runs.display()))?;
