@@ -92,10 +92,6 @@ pub struct TrainArgs {
     /// Relative improvement of the lower bound that counts as progress (see --plateau-epochs).
     #[arg(long)]
     pub plateau_tol: Option<f64>,
-    /// 1: after each epoch, re-seed components that were no training point's argmax by
-    /// splitting the most used one (v1).
-    #[arg(long, value_parser = flag01)]
-    pub revive: Option<bool>,
     /// Objective: v1 (paper v1, q(z|y) head and CV term) or v2 (version2 branch, p(z|x,w)).
     #[arg(long, value_enum)]
     pub objective: Option<ObjectiveKind>,
@@ -135,6 +131,10 @@ pub struct TrainArgs {
     /// Reproduce upstream's Adam, whose state restarts every step (sign-SGD-like; §2.4).
     #[arg(long)]
     pub adam_reset: bool,
+    /// Upstream's training recipe exactly: Adam restarted every step, lr 1e-4, per-point
+    /// z-prior KL with eta 1, no warm-up (flags given after it still override).
+    #[arg(long)]
+    pub upstream_recipe: bool,
     /// 0: CPU; 1: CUDA (needs a build with --features cuda) (-gpu).
     #[arg(long)]
     pub gpu: Option<u8>,
@@ -179,6 +179,9 @@ impl TrainArgs {
     /// The options of a fresh run: the preset, then these flags on top.
     pub fn resolve(&self, preset: &str) -> Result<Options> {
         let mut o = Options::preset(preset)?;
+        if self.upstream_recipe {
+            o.apply_upstream_recipe();
+        }
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { o.$f = v; } )* };
         }
@@ -213,8 +216,7 @@ impl TrainArgs {
             z_prior,
             warmup_epochs,
             plateau_epochs,
-            plateau_tol,
-            revive
+            plateau_tol
         );
         if self.data.is_some() {
             o.data = self.data.clone();

@@ -11,7 +11,6 @@ pub mod metrics;
 pub mod objective;
 pub mod optim;
 pub mod options;
-pub mod revive;
 pub mod rng;
 pub mod serket;
 pub mod train;

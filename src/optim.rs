@@ -274,41 +274,6 @@ impl Adam {
         self.cfg.lr
     }
 
-    /// Zeroes the moments of elements `start..start + len` (flat, row-major) of variable `name`:
-    /// used when those parameters are re-initialised, so stale statistics do not steer them.
-    pub fn zero_moments_of(&mut self, name: &str, start: usize, len: usize) -> Result<()> {
-        let s = self
-            .slots
-            .iter_mut()
-            .find(|s| s.name == name)
-            .with_context(|| format!("the optimiser has no variable `{name}`"))?;
-        let n = s.var.elem_count();
-        if start + len > n {
-            bail!(
-                "elements {start}..{} of `{name}` ({n} elements)",
-                start + len
-            );
-        }
-        match &mut s.moments {
-            Moments::Host { m, v } => {
-                m[start..start + len].fill(0.0);
-                v[start..start + len].fill(0.0);
-            }
-            Moments::Device { m, v } => {
-                let keep = |t: &Tensor| -> Result<Tensor> {
-                    let flat = t.flatten_all()?;
-                    let zeros = Tensor::zeros(len, flat.dtype(), flat.device())?;
-                    Ok(flat
-                        .slice_assign(&[start..start + len], &zeros)?
-                        .reshape(t.shape())?)
-                };
-                *m = keep(m)?;
-                *v = keep(v)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Total number of optimised elements.
     pub fn parameter_count(&self) -> usize {
         self.slots.iter().map(|s| s.var.elem_count()).sum()

@@ -520,9 +520,13 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         let progress = Progress::new(epoch, opts.epoch, steps);
         let mut sum = TermValues::default();
         // q(z|y) of the epoch's training points as training saw them (BN batch statistics,
-        // weights changing), with their labels: upstream's train ACC, and --revive's counts.
-        let train_labels = dataset.train.labels.as_ref().filter(|_| opts.acc);
-        let keep_q = train_labels.is_some() || opts.revive;
+        // weights changing), with their labels: upstream's train ACC.
+        let train_labels = dataset
+            .train
+            .labels
+            .as_ref()
+            .filter(|_| opts.acc && dataset.test.is_some());
+        let keep_q = train_labels.is_some();
         let mut q_train: Vec<f32> = Vec::new();
         let mut labels_seen: Vec<usize> = Vec::new();
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
@@ -549,23 +553,6 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             progress.step(s + 1, sum.loss / ((s + 1) * b) as f64);
         }
         progress.finish();
-        if opts.revive {
-            let mut r = rng::rng(opts.seed, stream::REVIVE + 16 * epoch as u64);
-            let mut counts = vec![0usize; opts.k];
-            let rows = q_train.len() / opts.k;
-            for c in crate::metrics::argmax_rows(&q_train, opts.k, rows)? {
-                counts[c] += 1;
-            }
-            let pairs =
-                crate::revive::revive_dead(&model.vars, &mut adam, &counts, opts.k, &mut r)?;
-            if !pairs.is_empty() {
-                let list: Vec<String> = pairs.iter().map(|(d, s)| format!("{d}<-{s}")).collect();
-                println!(
-                    "epoch {epoch}: re-seeded dead components {}",
-                    list.join(" ")
-                );
-            }
-        }
         let seen = (steps * b).min(n) as f64;
         let per_point = |v: f64| v / seen;
         let terms = TermValues {

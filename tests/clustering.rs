@@ -1,8 +1,9 @@
 //! Clustering-quality regression test (issue 13): a synthetic MNIST-format problem that needs real
 //! clustering — 10 random binary "digit" prototypes in 784 pixels, each image its prototype with
 //! a fifth of its pixels resampled — trained with the `mnist_fc` preset's recipe (optimiser,
-//! objective, weights) on a small network. The recipe must find the clusters and use most of the
-//! K components; the collapsed behaviour (a few components take every image) fails it.
+//! objective, weights) on a small network with K = 16. The recipe must find the clusters, with
+//! at least 9 of the 10 prototypes on components of their own; the collapsed behaviour (a few
+//! components take every image) fails it.
 
 use gmvae::data::mnist;
 use gmvae::options::Options;
@@ -46,30 +47,44 @@ fn train(k: usize, seed: u64, tweak: impl Fn(&mut Options)) -> gmvae::train::Epo
     let mut o = Options::preset("mnist_fc").unwrap();
     (o.data_dir, o.out_dir, o.id) = (d.path().into(), d.path().into(), "run".into());
     (o.hidden_size, o.x_size, o.w_size, o.k) = (128, 16, 8, k);
-    (o.epoch, o.seed, o.visual_gen, o.dump_size) = (8, seed, 0, 10);
+    (o.epoch, o.seed, o.visual_gen, o.dump_size) = (20, seed, 0, 10);
     tweak(&mut o);
     gmvae::train::train(&o, false).unwrap().last.unwrap()
 }
 
+/// Trains K = 16 components on the 10 prototypes and checks the clusters: the partition matches
+/// the prototypes (NMI >= 0.95) and at least 9 components are in use. Measured when written:
+/// the marginal z-prior recipe gives NMI 0.967 / 9 components (seed 1) and 1.000 / 10 (seed 2);
+/// upstream's per-point z-prior with persistent Adam 0.803 / 5 and 0.920 / 8.
+fn check(tweak: impl Fn(&mut Options) + Copy) -> Result<(), String> {
+    for seed in [1, 2] {
+        let r = train(16, seed, tweak);
+        let s = r.test.unwrap();
+        let line = format!(
+            "seed {seed}: test_acc {:.3} majority {:.3} nmi {:.3} clusters {}/16",
+            s.aae, s.majority, s.nmi, r.usage.clusters_used
+        );
+        eprintln!("{line}");
+        if s.nmi < 0.95 || r.usage.clusters_used < 9 {
+            return Err(line);
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn default_recipe_clusters_a_synthetic_mixture_with_most_components() {
-    for seed in [1, 2] {
-        let r = train(CLASSES, seed, |_| {});
-        let s = r.test.unwrap();
-        eprintln!(
-            "seed {seed}: test_acc {:.3} hungarian {:.3} nmi {:.3} clusters {}/{CLASSES}",
-            s.aae, s.hungarian, s.nmi, r.usage.clusters_used
-        );
-        assert!(s.nmi > 0.8, "seed {seed}: NMI {:.3}", s.nmi);
-        assert!(
-            s.hungarian > 0.8,
-            "seed {seed}: Hungarian {:.3}",
-            s.hungarian
-        );
-        assert!(
-            r.usage.clusters_used >= 8,
-            "seed {seed}: {} components used",
-            r.usage.clusters_used
-        );
+    if let Err(e) = check(|_| {}) {
+        panic!("the mnist_fc recipe does not cluster the mixture: {e}");
     }
+}
+
+#[test]
+#[ignore = "shows the regression test's power: upstream's per-point z-prior merges clusters"]
+fn per_point_z_prior_fails_the_clustering_test() {
+    let r = check(|o| {
+        o.z_prior = gmvae::objective::ZPriorMode::Sample;
+        o.z_prior_weight = 1.0;
+    });
+    assert!(r.is_err(), "expected the old recipe to fail");
 }

@@ -135,7 +135,7 @@ fn per_run_row(dir: &Path) -> Result<Option<String>> {
         (None, None) => "all".into(),
     };
     Ok(Some(format!(
-        "| {} | {:?} | {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
+        "| {} | {:?} | {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
         dir.file_name().unwrap_or_default().to_string_lossy(),
         o.network,
         data,
@@ -146,11 +146,10 @@ fn per_run_row(dir: &Path) -> Result<Option<String>> {
         o.z_prior_weight,
         o.cv_weight,
         o.n_mc,
-        if o.revive { "yes" } else { "no" },
         o.warmup_epochs,
         f("test_acc", 100.0),
         f("test_acc_hungarian", 100.0),
-        f("test_nmi", 1.0),
+        v.get("test_nmi").map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into()),
         v.get("clusters_used").map(|c| format!("{c:.0}/{}", o.k)).unwrap_or_else(|| "-".into()),
         f("mean_max_q", 1.0),
     )))
@@ -158,8 +157,8 @@ fn per_run_row(dir: &Path) -> Result<Option<String>> {
 
 fn run(args: Args) -> Result<()> {
     if args.per_run {
-        println!("| run | network | train data | K | Adam | lr | z-prior | eta | alpha | M | revive | warm-up | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        println!("| run | network | train data | K | Adam | lr | z-prior | eta | alpha | M | warm-up | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&args.runs)
             .with_context(|| format!("cannot list {}", args.runs.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
