@@ -48,7 +48,7 @@ pub struct Usage {
 impl Usage {
     /// Usage of the soft assignment `q` (`[N x K]`, row-major).
     pub fn from_q(q: &[f32], k: usize) -> Result<Self> {
-        if k == 0 || q.len() % k != 0 {
+        if k == 0 || !q.len().is_multiple_of(k) {
             bail!(
                 "a [N x K] matrix with K = {k} cannot have {} entries",
                 q.len()

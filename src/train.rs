@@ -21,6 +21,9 @@ use std::time::Instant;
 pub const METRICS_HEADER: &str = "epoch,lower_bound,rec,cond_prior,w_prior,z_prior,cv,train_acc,\
 test_acc,test_acc_hungarian,test_acc_majority,test_nmi,test_ari,seconds,clusters_used,mean_max_q";
 
+/// File name of the per-epoch metrics inside a run directory.
+pub const METRICS_FILE: &str = "metrics.csv";
+
 /// Rows of the evaluation forward passes.
 const EVAL_CHUNK: usize = 1000;
 
@@ -428,88 +431,120 @@ pub fn run_dir(opts: &Options) -> PathBuf {
     opts.out_dir.join(&opts.id)
 }
 
-/// Trains from scratch (`resume == false`) or continues the checkpoint in `run_dir(opts)`.
-pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
-    opts.validate()?;
-    let dir = run_dir(opts);
-    let device = crate::device::select(opts.gpu, opts.gpu_id)?;
-    let dataset = load_dataset(opts)?;
-    let model = Model::new(opts, &dataset, &device)?;
-    let parameters = model.parameter_count();
-    let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
-    let metrics_path = dir.join("metrics.csv");
-    let ckpt = dir.join(checkpoint::FILE);
-    let (start, mut rows) = if resume {
-        let done = checkpoint::load(&ckpt, &model.vars, &mut adam)?;
-        let rows = if metrics_path.exists() {
-            metrics_up_to(&metrics_path, done)?
-        } else {
-            Vec::new()
-        };
-        println!(
-            "resuming {} after epoch {done} of {}",
-            dir.display(),
-            opts.epoch
-        );
-        (done + 1, rows)
-    } else {
-        if ckpt.exists() {
-            bail!(
-                "{} already holds a run; continue it with --resume {}, or choose another --id",
+/// A run being trained: everything the epochs share.
+struct Run<'a> {
+    opts: &'a Options,
+    dir: PathBuf,
+    device: Device,
+    dataset: Dataset,
+    model: Model,
+    adam: Adam,
+    /// Steps per epoch (a trailing batch of one point is dropped: BatchNorm cannot use it).
+    steps: usize,
+}
+
+/// What one epoch of training produced.
+struct EpochTraining {
+    /// Terms per data point.
+    terms: TermValues,
+    /// q(z|y) of the epoch's training points as training saw them, with their labels (empty
+    /// unless train accuracy is scored).
+    q_train: Vec<f32>,
+    labels_seen: Vec<usize>,
+    seconds: f64,
+}
+
+impl<'a> Run<'a> {
+    /// Builds the model and optimiser; on `resume`, restores the checkpoint. Returns the run,
+    /// the first epoch to train and the `metrics.csv` rows kept so far.
+    fn open(opts: &'a Options, resume: bool) -> Result<(Self, usize, Vec<String>)> {
+        let dir = run_dir(opts);
+        let device = crate::device::select(opts.gpu, opts.gpu_id)?;
+        let dataset = load_dataset(opts)?;
+        let model = Model::new(opts, &dataset, &device)?;
+        let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
+        let metrics_path = dir.join(METRICS_FILE);
+        let ckpt = dir.join(checkpoint::FILE);
+        let (start, rows) = if resume {
+            let done = checkpoint::load(&ckpt, &model.vars, &mut adam)?;
+            let rows = if metrics_path.exists() {
+                metrics_up_to(&metrics_path, done)?
+            } else {
+                Vec::new()
+            };
+            println!(
+                "resuming {} after epoch {done} of {}",
                 dir.display(),
-                dir.display()
+                opts.epoch
+            );
+            (done + 1, rows)
+        } else {
+            if ckpt.exists() {
+                bail!(
+                    "{} already holds a run; continue it with --resume {}, or choose another --id",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            (1, Vec::new())
+        };
+        // On resume this records a raised --epoch (or another device) for the next resume.
+        atomic::write_str(
+            &dir.join(Options::FILE),
+            &serde_json::to_string_pretty(opts)?,
+        )?;
+        let (n, b) = (dataset.train.n, opts.batch_size);
+        let steps = if n % b == 1 { n / b } else { n.div_ceil(b) };
+        if steps == 0 {
+            bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
+        }
+        let run = Self {
+            opts,
+            dir,
+            device,
+            dataset,
+            model,
+            adam,
+            steps,
+        };
+        run.print_header();
+        Ok((run, start, rows))
+    }
+
+    fn print_header(&self) {
+        let (opts, dataset) = (self.opts, &self.dataset);
+        println!(
+            "gmvae: preset {} on {} ({} train / {} test points, Dy={}), {} objective, K={}, M={}, device {:?}",
+            opts.preset,
+            dataset.name,
+            dataset.train.n,
+            dataset.eval_split().n,
+            dataset.dy,
+            match opts.objective { ObjectiveKind::V1 => "v1", ObjectiveKind::V2 => "v2" },
+            opts.k,
+            opts.n_mc,
+            self.device.location()
+        );
+        println!("parameters: {}", self.model.parameter_count());
+        println!("run directory: {}", self.dir.display());
+        if dataset.eval_split().labels.is_none() && opts.acc {
+            println!(
+                "note: {} has no labels; clustering accuracy is skipped",
+                dataset.name
             );
         }
-        (1, Vec::new())
-    };
-    // On resume this records a raised --epoch (or another device) for the next resume.
-    atomic::write_str(
-        &dir.join(Options::FILE),
-        &serde_json::to_string_pretty(opts)?,
-    )?;
-    let labelled = dataset.eval_split().labels.is_some();
-    println!(
-        "gmvae: preset {} on {} ({} train / {} test points, Dy={}), {} objective, K={}, M={}, device {:?}",
-        opts.preset,
-        dataset.name,
-        dataset.train.n,
-        dataset.eval_split().n,
-        dataset.dy,
-        match opts.objective { ObjectiveKind::V1 => "v1", ObjectiveKind::V2 => "v2" },
-        opts.k,
-        opts.n_mc,
-        device.location()
-    );
-    println!("parameters: {parameters}");
-    println!("run directory: {}", dir.display());
-    if !labelled && opts.acc {
-        println!(
-            "note: {} has no labels; clustering accuracy is skipped",
-            dataset.name
+    }
+
+    /// One pass over the shuffled training set: a step per batch.
+    fn train_epoch(&mut self, epoch: usize) -> Result<EpochTraining> {
+        let opts = self.opts;
+        let (m, n, b, dy) = (
+            opts.n_mc,
+            self.dataset.train.n,
+            opts.batch_size,
+            self.dataset.dy,
         );
-    }
-    let mut cfg = opts.objective_config();
-    let (m, n, b, dy) = (opts.n_mc, dataset.train.n, opts.batch_size, dataset.dy);
-    // A trailing batch of one point cannot be batch-normalised; drop it.
-    let steps = if n % b == 1 { n / b } else { n.div_ceil(b) };
-    if steps == 0 {
-        bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
-    }
-    let mut last = None;
-    let mut lower_bounds: Vec<f64> = rows.iter().filter_map(|r| csv_lower_bound(r)).collect();
-    let mut stop = Stop::after(opts, &lower_bounds);
-    if stop.is_none() {
-        // More epochs to go (a fresh run, or a resume that raised --epoch): not finished.
-        let done = dir.join(DONE_FILE);
-        if done.exists() {
-            std::fs::remove_file(&done)
-                .with_context(|| format!("cannot remove {}", done.display()))?;
-        }
-    }
-    for epoch in start..=opts.epoch {
-        if stop.is_some() {
-            break;
-        }
+        let steps = self.steps;
         let t0 = Instant::now();
         // Per-epoch streams: a resumed run draws exactly what an uninterrupted one would.
         let perm = rng::permutation(
@@ -517,24 +552,30 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             n,
         );
         let mut noise = rng::rng(opts.seed, stream::NOISE + 16 * epoch as u64);
+        let mut cfg = opts.objective_config();
         let progress = Progress::new(epoch, opts.epoch, steps);
         let mut sum = TermValues::default();
         // q(z|y) of the epoch's training points as training saw them (BN batch statistics,
         // weights changing), with their labels: upstream's train ACC.
-        let train_labels = dataset
-            .train
+        let train = &self.dataset.train;
+        let train_labels = train
             .labels
             .as_ref()
-            .filter(|_| opts.acc && dataset.test.is_some());
-        let keep_q = train_labels.is_some();
+            .filter(|_| opts.acc && self.dataset.test.is_some());
         let mut q_train: Vec<f32> = Vec::new();
         let mut labels_seen: Vec<usize> = Vec::new();
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
-            let y = gather(&dataset.train, idx, dy, &device)?;
+            let y = gather(train, idx, dy, &self.device)?;
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
-            let (eps_x, eps_w) =
-                objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, &device)?;
-            let out = objective::evaluate(&model.net, &cfg, &y, &eps_x, &eps_w, true)?;
+            let (eps_x, eps_w) = objective::draw_noise(
+                &mut noise,
+                m,
+                idx.len(),
+                opts.x_size,
+                opts.w_size,
+                &self.device,
+            )?;
+            let out = objective::evaluate(&self.model.net, &cfg, &y, &eps_x, &eps_w, true)?;
             if !out.values.loss.is_finite() {
                 bail!(
                     "the loss became {} at epoch {epoch}, step {} (try a smaller --learning-rate)",
@@ -542,12 +583,10 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
                     s + 1
                 );
             }
-            adam.step(&out.loss.backward()?)?;
-            if keep_q {
+            self.adam.step(&out.loss.backward()?)?;
+            if let Some(l) = train_labels {
                 q_train.extend(out.q_z.flatten_all()?.to_vec1::<f32>()?);
-                if let Some(l) = train_labels {
-                    labels_seen.extend(idx.iter().map(|&i| l[i]));
-                }
+                labels_seen.extend(idx.iter().map(|&i| l[i]));
             }
             sum += out.values;
             progress.step(s + 1, sum.loss / ((s + 1) * b) as f64);
@@ -555,19 +594,33 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         progress.finish();
         let seen = (steps * b).min(n) as f64;
         let per_point = |v: f64| v / seen;
-        let terms = TermValues {
-            rec: per_point(sum.rec),
-            cond_prior: per_point(sum.cond_prior),
-            w_prior: per_point(sum.w_prior),
-            z_prior: per_point(sum.z_prior),
-            cv: per_point(sum.cv),
-            loss: per_point(sum.loss),
-        };
-        let train_seconds = t0.elapsed().as_secs_f64();
+        Ok(EpochTraining {
+            terms: TermValues {
+                rec: per_point(sum.rec),
+                cond_prior: per_point(sum.cond_prior),
+                w_prior: per_point(sum.w_prior),
+                z_prior: per_point(sum.z_prior),
+                cv: per_point(sum.cv),
+                loss: per_point(sum.loss),
+            },
+            q_train,
+            labels_seen,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
 
+    /// Scores the epoch: the evaluation split in BatchNorm eval mode, and upstream's train ACC.
+    fn score(&self, epoch: usize, tr: &EpochTraining) -> Result<(EpochRecord, Evaluation)> {
+        let (opts, dataset, k) = (self.opts, &self.dataset, self.opts.k);
         let eval_split = dataset.eval_split();
-        let ev = evaluate_split(&model, opts, eval_split, dy, opts.dump_size, &device)?;
-        let k = opts.k;
+        let ev = evaluate_split(
+            &self.model,
+            opts,
+            eval_split,
+            dataset.dy,
+            opts.dump_size,
+            &self.device,
+        )?;
         let test = match (&eval_split.labels, opts.acc) {
             (Some(l), true) => Some(ClusterScores::from_q(&ev.q_z, k, l)?),
             _ => None,
@@ -576,26 +629,35 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             (None, _, _) => test.map(|s| s.aae),
             // Upstream's train ACC (main.lua:365-396): the posteriors collected during the
             // epoch, not a second pass over the training set.
-            (Some(_), Some(_), true) => {
-                Some(crate::metrics::aae_accuracy(&q_train, k, &labels_seen)?)
-            }
+            (Some(_), Some(_), true) => Some(crate::metrics::aae_accuracy(
+                &tr.q_train,
+                k,
+                &tr.labels_seen,
+            )?),
             _ => None,
         };
         let record = EpochRecord {
             epoch,
-            terms,
+            terms: tr.terms,
             train_acc,
             test,
-            seconds: train_seconds,
+            seconds: tr.seconds,
             usage: crate::metrics::Usage::from_q(&ev.q_z, k)?,
         };
-        rows.push(record.csv_row());
+        Ok((record, ev))
+    }
+
+    /// `metrics.csv`, the latent dump, the checkpoint and (every `--visual-gen` epochs) the
+    /// samples grid, each written atomically.
+    fn write_outputs(&self, record: &EpochRecord, ev: Evaluation, rows: &[String]) -> Result<()> {
+        let (opts, dataset, dir, k) = (self.opts, &self.dataset, &self.dir, self.opts.k);
+        let (epoch, dy) = (record.epoch, dataset.dy);
         atomic::write_str(
-            &metrics_path,
+            &dir.join(METRICS_FILE),
             &format!("{METRICS_HEADER}\n{}\n", rows.join("\n")),
         )?;
-
-        let (pm, pv) = prior_at_zero(&model, opts, &device)?;
+        let eval_split = dataset.eval_split();
+        let (pm, pv) = prior_at_zero(&self.model, opts, &self.device)?;
         let nd = ev.n_dumped;
         let cluster = crate::metrics::argmax_rows(&ev.q_z[..nd * k], k, nd)?;
         LatentDump {
@@ -621,67 +683,106 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             prior_var: pv.flatten_all()?.to_vec1()?,
         }
         .save(&dir.join(crate::dump::FILE))?;
-        checkpoint::save(&ckpt, &model.vars, &adam, epoch)?;
+        checkpoint::save(
+            &dir.join(checkpoint::FILE),
+            &self.model.vars,
+            &self.adam,
+            epoch,
+        )?;
         if let (Some(shape), true) = (
             dataset.image_shape,
             opts.visual_gen > 0 && epoch.is_multiple_of(opts.visual_gen),
         ) {
             // Upstream visualGen: K rows of 10 decoded samples of each component at w = 0.
             let mut r = rng::rng(opts.seed, stream::VISUAL + 16 * epoch as u64);
-            let images = component_samples(&model, opts, 10, &mut r, &device)?;
-            crate::visual::write_samples_grid(
-                &dir.join("samples.png"),
-                &images,
-                opts.k,
-                10,
-                shape,
-            )?;
+            let images = component_samples(&self.model, opts, 10, &mut r, &self.device)?;
+            crate::visual::write_samples_grid(&dir.join("samples.png"), &images, k, 10, shape)?;
         }
+        Ok(())
+    }
 
+    /// Marks the run finished (`done.json`) and says why, when it is.
+    fn finish(&self, stop: Option<Stop>, epochs_done: usize) -> Result<()> {
+        let done = stop.unwrap_or(Stop::MaxEpochs);
+        if epochs_done < self.opts.epoch && done == Stop::MaxEpochs {
+            return Ok(());
+        }
+        if let Stop::Plateau { window, gain } = done {
+            println!(
+                "stopping after epoch {epochs_done}: the lower bound improved by {:.4}% over the last {window} epochs (--plateau-tol {})",
+                100.0 * gain,
+                self.opts.plateau_tol
+            );
+        }
+        atomic::write_str(
+            &self.dir.join(DONE_FILE),
+            &serde_json::to_string_pretty(&serde_json::json!({
+                "epochs": epochs_done,
+                "reason": done.reason(),
+            }))?,
+        )
+    }
+}
+
+impl EpochRecord {
+    /// The epoch's line on stdout.
+    fn print(&self, epochs: usize, k: usize) {
         let acc =
             |name: &str, v: Option<f64>| v.map(|v| format!(" {name} {v:.4}")).unwrap_or_default();
+        let (t, test) = (&self.terms, self.test);
         println!(
-            "epoch {epoch}/{} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{}{}{}{} clusters {}/{k} max_q {:.3} {:.1}s",
-            opts.epoch,
-            record.lower_bound(),
-            terms.rec,
-            terms.cond_prior,
-            terms.w_prior,
-            terms.z_prior,
-            terms.cv,
-            acc("train_acc", train_acc),
+            "epoch {}/{epochs} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{}{}{}{} clusters {}/{k} max_q {:.3} {:.1}s",
+            self.epoch,
+            self.lower_bound(),
+            t.rec,
+            t.cond_prior,
+            t.w_prior,
+            t.z_prior,
+            t.cv,
+            acc("train_acc", self.train_acc),
             acc("test_acc", test.map(|s| s.aae)),
             acc("hungarian", test.map(|s| s.hungarian)),
             acc("nmi", test.map(|s| s.nmi)),
-            record.usage.clusters_used,
-            record.usage.mean_max_q,
-            train_seconds
+            self.usage.clusters_used,
+            self.usage.mean_max_q,
+            self.seconds
         );
+    }
+}
+
+/// Trains from scratch (`resume == false`) or continues the checkpoint in `run_dir(opts)`:
+/// each epoch trains, scores, writes its outputs, and checks the stopping rules.
+pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
+    opts.validate()?;
+    let (mut run, start, mut rows) = Run::open(opts, resume)?;
+    let mut lower_bounds: Vec<f64> = rows.iter().filter_map(|r| csv_lower_bound(r)).collect();
+    let mut stop = Stop::after(opts, &lower_bounds);
+    if stop.is_none() {
+        // More epochs to go (a fresh run, or a resume that raised --epoch): not finished.
+        let done = run.dir.join(DONE_FILE);
+        if done.exists() {
+            std::fs::remove_file(&done)
+                .with_context(|| format!("cannot remove {}", done.display()))?;
+        }
+    }
+    let mut last = None;
+    for epoch in start..=opts.epoch {
+        if stop.is_some() {
+            break;
+        }
+        let trained = run.train_epoch(epoch)?;
+        let (record, ev) = run.score(epoch, &trained)?;
+        rows.push(record.csv_row());
+        run.write_outputs(&record, ev, &rows)?;
+        record.print(opts.epoch, opts.k);
         lower_bounds.push(record.lower_bound());
         last = Some(record);
         stop = Stop::after(opts, &lower_bounds);
     }
-    let done = stop.unwrap_or(Stop::MaxEpochs);
-    if lower_bounds.len() >= opts.epoch || done != Stop::MaxEpochs {
-        if let Stop::Plateau { window, gain } = done {
-            println!(
-                "stopping after epoch {}: the lower bound improved by {:.4}% over the last {window} epochs (--plateau-tol {})",
-                lower_bounds.len(),
-                100.0 * gain,
-                opts.plateau_tol
-            );
-        }
-        atomic::write_str(
-            &dir.join(DONE_FILE),
-            &serde_json::to_string_pretty(&serde_json::json!({
-                "epochs": lower_bounds.len(),
-                "reason": done.reason(),
-            }))?,
-        )?;
-    }
+    run.finish(stop, lower_bounds.len())?;
     Ok(Summary {
-        run_dir: dir,
-        parameters,
+        parameters: run.model.parameter_count(),
+        run_dir: run.dir,
         last,
     })
 }
