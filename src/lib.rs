@@ -1,6 +1,7 @@
 //! gmvae: deep unsupervised clustering with Gaussian-mixture variational autoencoders
 //! (Dilokthanakul et al. 2016, arXiv:1611.02648) on candle, with Serket's modular baselines.
 
+pub mod alloc;
 pub mod atomic;
 pub mod checkpoint;
 pub mod cli;

@@ -1,6 +1,7 @@
 use clap::Parser;
 
 fn main() {
+    gmvae::alloc::keep_freed_memory();
     let cli = gmvae::cli::Cli::parse();
     if let Err(e) = gmvae::cli::run(cli) {
         eprintln!("error: {}", gmvae::cli::error_line(&e));

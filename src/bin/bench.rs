@@ -96,6 +96,7 @@ fn bench(preset: &str, steps: usize, repeats: usize, device: &Device) -> Result<
 }
 
 fn main() -> Result<()> {
+    gmvae::alloc::keep_freed_memory();
     let mut steps = 20;
     let mut repeats = 5;
     let mut gpu = false;
