@@ -1,9 +1,8 @@
 use crate::config::{GmvaeConfig, Likelihood, Network};
+use crate::conv::ConvTranspose2d;
 use crate::recognition::{bn, bounded_logvar};
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{
-    conv_transpose2d, linear, BatchNorm, ConvTranspose2d, ConvTranspose2dConfig, Linear, VarBuilder,
-};
+use candle_nn::{linear, BatchNorm, Linear, VarBuilder};
 
 /// The decoder's output distribution over y.
 pub enum YDistribution {
@@ -37,13 +36,8 @@ fn deconv_stage(
     with_bn: bool,
     vb: VarBuilder,
 ) -> Result<DeconvStage> {
-    let cfg = ConvTranspose2dConfig {
-        stride,
-        padding,
-        ..Default::default()
-    };
     Ok(DeconvStage {
-        deconv: conv_transpose2d(cin, cout, k, cfg, vb.pp("deconv"))?,
+        deconv: ConvTranspose2d::new(cin, cout, k, stride, padding, vb.pp("deconv"))?,
         bn: if with_bn {
             Some(bn(cout, vb.pp("bn"))?)
         } else {

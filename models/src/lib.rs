@@ -7,6 +7,7 @@
 //! Monte-Carlo samples, N the batch size. Multi-sample tensors are sample-major: row `m*N + n`.
 
 mod config;
+pub mod conv;
 mod decoder;
 mod init;
 mod prior;

@@ -1,6 +1,7 @@
 use crate::config::{GmvaeConfig, Network};
+use crate::conv::Conv2d;
 use candle_core::{Module, ModuleT, Result, Tensor};
-use candle_nn::{batch_norm, conv2d, linear, BatchNorm, Conv2d, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{batch_norm, linear, BatchNorm, Linear, VarBuilder};
 
 /// Bound on every log-variance the networks emit. Upstream leaves them unconstrained; exp(-30)
 /// to exp(30) is far outside anything training visits, and keeps exp(±logvar) finite in f32.
@@ -87,13 +88,8 @@ fn conv_stage(
     padding: usize,
     vb: VarBuilder,
 ) -> Result<Stage<Conv2d>> {
-    let cfg = Conv2dConfig {
-        stride,
-        padding,
-        ..Default::default()
-    };
     Ok(Stage {
-        layer: conv2d(cin, cout, k, cfg, vb.pp("conv"))?,
+        layer: Conv2d::new(cin, cout, k, stride, padding, vb.pp("conv"))?,
         bn: bn(cout, vb.pp("bn"))?,
     })
 }

@@ -323,10 +323,13 @@ fn watch_waits_for_the_dump_and_redraws_when_it_changes() {
     };
     std::thread::sleep(Duration::from_millis(300));
     // Half a file first (as a non-atomic writer would leave it): the watcher must keep going.
+    // (Serialised elsewhere first, so the watcher never sees the whole file before the half.)
     let path = dir.path().join(gmvae::dump::FILE);
     let mut dump = spiral_dump();
-    dump.save(&path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
+    let staging = tempfile::tempdir().unwrap();
+    let whole = staging.path().join(gmvae::dump::FILE);
+    dump.save(&whole).unwrap();
+    let bytes = std::fs::read(&whole).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert!(
