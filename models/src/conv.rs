@@ -146,7 +146,7 @@ impl CustomOp1 for Col2Im {
         let cols = f32_slice(s, l, "col2im")?;
         let stride = l.dims()[1];
         let pos = g.positions();
-        if pos == 0 || stride % pos != 0 || l.dims()[0] != g.rows() {
+        if pos == 0 || !stride.is_multiple_of(pos) || l.dims()[0] != g.rows() {
             candle_core::bail!("col2im: columns {:?} do not fit {g:?}", l.dims());
         }
         let n = stride / pos;
