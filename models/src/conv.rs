@@ -47,10 +47,12 @@ impl Geometry {
         })
     }
 
-    /// For every (channel, ky, kx) row and output position, the input offset within one image,
-    /// or None where the window reads padding. Calls `f(row, position, input_index)`.
+    /// For every (channel, ky, kx) row and output row, the run of output positions whose window
+    /// reads inside the image: `f(row, first_position, first_input_index, len, input_step)`,
+    /// position `first_position + j` reading input `first_input_index + j * input_step` (within
+    /// one image). Runs skip the padding, so the callers' inner loops have no branches.
     #[inline]
-    fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+    fn for_each_run(&self, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
         let Self {
             c,
             h,
@@ -65,18 +67,28 @@ impl Geometry {
             for ky in 0..k {
                 for kx in 0..k {
                     let row = (ch * k + ky) * k + kx;
+                    // ix = ox * stride + kx - padding must lie in [0, w).
+                    let lo = padding.saturating_sub(kx).div_ceil(stride);
+                    let hi = match (w + padding).checked_sub(kx + 1) {
+                        Some(top) => (top / stride + 1).min(ow),
+                        None => 0,
+                    };
+                    if lo >= hi {
+                        continue;
+                    }
                     for oy in 0..oh {
                         let iy = (oy * stride + ky) as isize - padding as isize;
                         if iy < 0 || iy >= h as isize {
                             continue;
                         }
-                        for ox in 0..ow {
-                            let ix = (ox * stride + kx) as isize - padding as isize;
-                            if ix < 0 || ix >= w as isize {
-                                continue;
-                            }
-                            f(row, oy * ow + ox, (ch * h + iy as usize) * w + ix as usize);
-                        }
+                        let ix0 = lo * stride + kx - padding;
+                        f(
+                            row,
+                            oy * ow + lo,
+                            (ch * h + iy as usize) * w + ix0,
+                            hi - lo,
+                            stride,
+                        );
                     }
                 }
             }
@@ -126,7 +138,16 @@ impl CustomOp1 for Im2Col {
         let (pos, stride) = (g.positions(), n * g.positions());
         let mut out = vec![0f32; g.rows() * stride];
         for (b, img) in x.chunks_exact(g.image()).enumerate() {
-            g.for_each(|r, p, i| out[r * stride + b * pos + p] = img[i]);
+            g.for_each_run(|r, p, i, len, step| {
+                let dst = &mut out[r * stride + b * pos + p..][..len];
+                if step == 1 {
+                    dst.copy_from_slice(&img[i..i + len]);
+                } else {
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        *d = img[i + j * step];
+                    }
+                }
+            });
         }
         Ok((CpuStorage::F32(out), Shape::from((g.rows(), stride))))
     }
@@ -152,7 +173,18 @@ impl CustomOp1 for Col2Im {
         let n = stride / pos;
         let mut out = vec![0f32; n * g.image()];
         for (b, img) in out.chunks_exact_mut(g.image()).enumerate() {
-            g.for_each(|r, p, i| img[i] += cols[r * stride + b * pos + p]);
+            g.for_each_run(|r, p, i, len, step| {
+                let src = &cols[r * stride + b * pos + p..][..len];
+                if step == 1 {
+                    for (d, s) in img[i..i + len].iter_mut().zip(src) {
+                        *d += s;
+                    }
+                } else {
+                    for (j, s) in src.iter().enumerate() {
+                        img[i + j * step] += s;
+                    }
+                }
+            });
         }
         Ok((CpuStorage::F32(out), Shape::from((n, g.c, g.h, g.w))))
     }
