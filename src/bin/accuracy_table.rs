@@ -24,6 +24,10 @@ struct Args {
     /// instead of the per-(network, K, M) summary: the ablation table.
     #[arg(long)]
     per_run: bool,
+    /// With --per-run: report each run at this epoch (or its last, if it has fewer), so runs of
+    /// different lengths compare at one budget.
+    #[arg(long)]
+    at_epoch: Option<usize>,
 }
 
 /// The last epoch of one run.
@@ -49,11 +53,19 @@ fn paper(k: usize, m: usize) -> Option<(f64, f64, f64)> {
 }
 
 fn last_row(path: &Path) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
+    row_at(path, None)
+}
+
+/// The row of epoch `at` (or the last row when `at` is None or beyond the file): (epoch, values).
+fn row_at(path: &Path, at: Option<usize>) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let rows: Vec<&str> = lines.collect();
+    let mut rows: Vec<&str> = lines.collect();
+    if let Some(at) = at {
+        rows.truncate(at);
+    }
     let Some(last) = rows.last() else {
         return Ok(None);
     };
@@ -115,9 +127,9 @@ fn main() {
 }
 
 /// The ablation row of one run directory.
-fn per_run_row(dir: &Path) -> Result<Option<String>> {
+fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
     let o = Options::load(dir)?;
-    let Some((epochs, v)) = last_row(&dir.join("metrics.csv"))? else {
+    let Some((epochs, v)) = row_at(&dir.join("metrics.csv"), at)? else {
         return Ok(None);
     };
     let f = |k: &str, scale: f64| {
@@ -166,7 +178,7 @@ fn run(args: Args) -> Result<()> {
             .collect();
         dirs.sort();
         for d in dirs {
-            if let Some(row) = per_run_row(&d)? {
+            if let Some(row) = per_run_row(&d, args.at_epoch)? {
                 println!("{row}");
             }
         }
