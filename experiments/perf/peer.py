@@ -53,15 +53,33 @@ def bounded(t):
     return t.clamp(-LOGVAR_BOUND, LOGVAR_BOUND)
 
 
+class Stage(nn.Module):
+    """A linear/conv/deconv layer, then BatchNorm and ReLU when `bn` is given. Attribute names
+    follow the Rust variables (`fc1.linear`, `conv2.bn`, `deconv4.deconv`, ...) so that our
+    weights load by name (`--check`)."""
+
+    def __init__(self, kind, layer, bn=None):
+        super().__init__()
+        self.kind = kind
+        setattr(self, kind, layer)
+        self.bn = bn
+
+    def forward(self, h):
+        h = getattr(self, self.kind)(h)
+        return h if self.bn is None else F.relu(self.bn(h))
+
+
 def conv_stage(cin, cout, k, stride, pad):
-    return nn.Sequential(nn.Conv2d(cin, cout, k, stride, pad), nn.BatchNorm2d(cout), nn.ReLU())
+    return Stage("conv", nn.Conv2d(cin, cout, k, stride, pad), nn.BatchNorm2d(cout))
 
 
 def deconv_stage(cin, cout, k, stride, pad, bn=True):
-    layers = [nn.ConvTranspose2d(cin, cout, k, stride, pad)]
-    if bn:
-        layers += [nn.BatchNorm2d(cout), nn.ReLU()]
-    return nn.Sequential(*layers)
+    return Stage("deconv", nn.ConvTranspose2d(cin, cout, k, stride, pad),
+                 nn.BatchNorm2d(cout) if bn else None)
+
+
+def fc_stage(a, b):
+    return Stage("linear", nn.Linear(a, b), nn.BatchNorm1d(b))
 
 
 class Recognition(nn.Module):
@@ -71,26 +89,31 @@ class Recognition(nn.Module):
         super().__init__()
         h, f = c["hidden"], c["filters"]
         if c["network"] == "fc":
-            self.trunk = nn.Sequential(
-                nn.Linear(c["dy"], h), nn.BatchNorm1d(h), nn.ReLU(),
-                nn.Linear(h, h), nn.BatchNorm1d(h), nn.ReLU())
-        elif c["network"] == "conv_mnist":  # 28 -> 23 -> 18 -> 9 -> 1
-            self.trunk = nn.Sequential(
-                conv_stage(c["shape"][0], f, 6, 1, 0), conv_stage(f, 2 * f, 6, 1, 0),
-                conv_stage(2 * f, 4 * f, 4, 2, 1), conv_stage(4 * f, h, 9, 1, 0), nn.Flatten())
-        else:  # 32 -> 16 -> 8 -> 4 -> 1
-            self.trunk = nn.Sequential(
-                conv_stage(c["shape"][0], f, 4, 2, 1), conv_stage(f, 2 * f, 4, 2, 1),
-                conv_stage(2 * f, 4 * f, 4, 2, 1), conv_stage(4 * f, h, 4, 1, 0), nn.Flatten())
+            stages = [fc_stage(c["dy"], h), fc_stage(h, h)]
+            names = ["fc1", "fc2"]
+        else:
+            ch = c["shape"][0]
+            if c["network"] == "conv_mnist":  # 28 -> 23 -> 18 -> 9 -> 1
+                shapes = [(ch, f, 6, 1, 0), (f, 2 * f, 6, 1, 0), (2 * f, 4 * f, 4, 2, 1),
+                          (4 * f, h, 9, 1, 0)]
+            else:  # 32 -> 16 -> 8 -> 4 -> 1
+                shapes = [(ch, f, 4, 2, 1), (f, 2 * f, 4, 2, 1), (2 * f, 4 * f, 4, 2, 1),
+                          (4 * f, h, 4, 1, 0)]
+            stages = [conv_stage(*s) for s in shapes]
+            names = ["conv1", "conv2", "conv3", "conv4"]
+        for name, stage in zip(names, stages):
+            setattr(self, name, stage)
+        self.trunk = names
         self.shape = c["shape"]
         self.mean_x, self.logvar_x = nn.Linear(h, c["dx"]), nn.Linear(h, c["dx"])
         self.mean_w, self.logvar_w = nn.Linear(h, c["dw"]), nn.Linear(h, c["dw"])
         self.q_z = nn.Linear(h, c["k"]) if qz_head else None
 
     def forward(self, y):
-        if self.shape is not None:
-            y = y.view(-1, *self.shape)
-        h = self.trunk(y)
+        h = y if self.shape is None else y.view(-1, *self.shape)
+        for name in self.trunk:
+            h = getattr(self, name)(h)
+        h = h.flatten(1)
         return (self.mean_x(h), bounded(self.logvar_x(h)), self.mean_w(h),
                 bounded(self.logvar_w(h)), self.q_z(h))
 
@@ -103,27 +126,33 @@ class Decoder(nn.Module):
         h, f, dy = c["hidden"], c["filters"], c["dy"]
         self.conv = c["network"] != "fc"
         if not self.conv:
-            self.body = nn.Sequential(nn.Linear(c["dx"], h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
-            self.out = nn.Linear(h, dy)
-            self.out_logvar = nn.Linear(h, dy) if c["gaussian"] else None
+            # No BatchNorm in the fc decoder (FullyConnected.lua:34-57).
+            self.fc1, self.fc2 = nn.Linear(c["dx"], h), nn.Linear(h, h)
+            self.mean_y = nn.Linear(h, dy)
+            self.logvar_y = nn.Linear(h, dy) if c["gaussian"] else None
             return
         ch = c["shape"][0]
-        self.input = nn.Sequential(nn.Linear(c["dx"], h), nn.BatchNorm1d(h), nn.ReLU())
+        self.fc1 = fc_stage(c["dx"], h)
         if c["network"] == "conv_mnist":  # 1 -> 9 -> 18 -> 23 -> 28
-            self.body = nn.Sequential(
-                deconv_stage(h, 4 * f, 9, 1, 0), deconv_stage(4 * f, 2 * f, 4, 2, 1),
-                deconv_stage(2 * f, f, 6, 1, 0), deconv_stage(f, ch, 6, 1, 0, bn=False))
+            shapes = [(h, 4 * f, 9, 1, 0), (4 * f, 2 * f, 4, 2, 1), (2 * f, f, 6, 1, 0),
+                      (f, ch, 6, 1, 0)]
         else:  # 1 -> 4 -> 8 -> 16 -> 32
-            self.body = nn.Sequential(
-                deconv_stage(h, 4 * f, 4, 1, 0), deconv_stage(4 * f, 2 * f, 4, 2, 1),
-                deconv_stage(2 * f, f, 4, 2, 1), deconv_stage(f, ch, 4, 2, 1, bn=False))
+            shapes = [(h, 4 * f, 4, 1, 0), (4 * f, 2 * f, 4, 2, 1), (2 * f, f, 4, 2, 1),
+                      (f, ch, 4, 2, 1)]
+        self.deconv1 = deconv_stage(*shapes[0])
+        self.deconv2 = deconv_stage(*shapes[1])
+        self.deconv3 = deconv_stage(*shapes[2])
+        self.deconv4 = deconv_stage(*shapes[3], bn=False)
 
     def forward(self, x):
         if self.conv:
-            h = self.input(x)[:, :, None, None]
-            return self.body(h).flatten(1), None
-        h = self.body(x)
-        return self.out(h), (bounded(self.out_logvar(h)) if self.out_logvar is not None else None)
+            h = self.fc1(x)[:, :, None, None]
+            for stage in (self.deconv1, self.deconv2, self.deconv3, self.deconv4):
+                h = stage(h)
+            return h.flatten(1), None
+        h = F.relu(self.fc2(F.relu(self.fc1(x))))
+        logvar = bounded(self.logvar_y(h)) if self.logvar_y is not None else None
+        return self.mean_y(h), logvar
 
 
 class PriorNet(nn.Module):
@@ -133,15 +162,15 @@ class PriorNet(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.k, self.dx = c["k"], c["dx"]
-        self.hidden = nn.Linear(c["dw"], c["hidden"])
-        self.mean = nn.Linear(c["hidden"], self.k * self.dx)
-        self.logvar = nn.Linear(c["hidden"], self.k * self.dx)
+        self.fc1 = nn.Linear(c["dw"], c["hidden"])
+        self.mean_x = nn.Linear(c["hidden"], self.k * self.dx)
+        self.logvar_x = nn.Linear(c["hidden"], self.k * self.dx)
 
     def forward(self, w):
-        g = torch.tanh(self.hidden(w))
+        g = torch.tanh(self.fc1(w))
         b = w.shape[0]
-        return (self.mean(g).view(b, self.k, self.dx),
-                bounded(self.logvar(g)).view(b, self.k, self.dx))
+        return (self.mean_x(g).view(b, self.k, self.dx),
+                bounded(self.logvar_x(g)).view(b, self.k, self.dx))
 
 
 class Gmvae(nn.Module):
@@ -150,6 +179,27 @@ class Gmvae(nn.Module):
         self.recognition = Recognition(c, qz_head)
         self.decoder = Decoder(c)
         self.prior = PriorNet(c)
+
+
+def read_safetensors(path):
+    """The tensors of a safetensors file (F32/F64 only), without the safetensors package: an
+    8-byte little-endian header length, a JSON header, then the raw little-endian data."""
+    dtypes = {"F32": torch.float32, "F64": torch.float64}
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    body = memoryview(data)[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] not in dtypes:
+            raise SystemExit(f"peer.py: {path}: tensor {name} has dtype {info['dtype']}")
+        b, e = info["data_offsets"]
+        t = torch.frombuffer(bytearray(body[b:e]), dtype=dtypes[info["dtype"]])
+        out[name] = t.view(info["shape"]) if info["shape"] else t.view(())
+    return out
 
 
 def repeat_mc(t, m):
@@ -206,7 +256,30 @@ def check_params():
     assert v1 == UPSTREAM_SVHN_NO_QZ + extra, f"svhn v1: {v1}"
 
 
-def bench(preset, threads, steps, warmup, batch, seed, device):
+# Names of the values in `--check`'s check.terms, in order (bench writes them).
+CHECK_TERMS = ["rec", "cond_prior", "w_prior", "z_prior", "cv", "loss", "training_loss"]
+
+
+def check_objective(model, c, tensors):
+    """Loads our weights and evaluates the objective on our y and noise: returns y and the
+    largest relative difference of the terms from the values bench computed."""
+    state = {k: v for k, v in tensors.items() if not k.startswith("check.")}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise SystemExit(f"peer.py --check: names differ from ours: missing {missing}, "
+                         f"unexpected {unexpected}")
+    y, eps_x, eps_w = (tensors[f"check.{k}"] for k in ("y", "eps_x", "eps_w"))
+    m = eps_x.shape[0] // y.shape[0]
+    loss, (rec, cond, lw, lz, cv) = objective_v1(model, c, y, eps_x, eps_w, m)
+    reported = rec + cond + lw + Z_PRIOR_WEIGHT * lz
+    peer = [t.item() for t in (rec, cond, lw, lz, cv, reported, loss)]
+    ours = tensors["check.terms"].tolist()
+    err = max(abs(a - b) / max(abs(a), abs(b), 1.0) for a, b in zip(peer, ours))
+    return y, err, dict(zip(CHECK_TERMS, peer))
+
+
+def bench(preset, threads, steps, warmup, batch, seed, device, check=None):
     torch.set_num_threads(threads)
     dev = torch.device(device)
     # CUDA runs asynchronously: wait for it at each phase boundary, as bench does.
@@ -214,15 +287,23 @@ def bench(preset, threads, steps, warmup, batch, seed, device):
     torch.manual_seed(seed)
     c = dict(PRESETS[preset])
     n = batch or c["batch"]
-    model = Gmvae(c).to(dev)
+    model = Gmvae(c)
     model.train()
     params = parameter_count(model)
     if preset in UPSTREAM_PARAMS and params != UPSTREAM_PARAMS[preset]:
         raise SystemExit(f"peer.py: {preset} has {params} parameters, expected "
                          f"{UPSTREAM_PARAMS[preset]}")
-    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     # Random data of the preset's shape, as bench does: grey levels in [0, 1).
-    y = torch.rand(n, c["dy"], device=dev)
+    y = torch.rand(n, c["dy"])
+    check_err, check_terms = None, None
+    if check is not None:
+        # Our weights and data: the same objective must give the same values.
+        y, check_err, check_terms = check_objective(model, c, read_safetensors(check))
+        if y.shape[0] != n:
+            raise SystemExit(f"peer.py --check: batch {y.shape[0]} in {check}, --batch {n}")
+    model.to(dev)
+    y = y.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     fwd, bwd, upd, total = [], [], [], []
     for s in range(warmup + steps):
         t0 = time.perf_counter()
@@ -263,6 +344,8 @@ def bench(preset, threads, steps, warmup, batch, seed, device):
         "ms_optimizer": ms(upd),
         # ru_maxrss is in KiB on Linux.
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "check_max_rel_err": check_err,
+        "check_terms": check_terms,
     }
 
 
@@ -275,6 +358,10 @@ def main():
     ap.add_argument("--batch", type=int, default=0, help="0: the preset's batch size")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--check", metavar="FILE",
+                    help="safetensors from bench: our weights, y, noise and term values; the "
+                         "peer loads them, reports how far its objective is from ours, and "
+                         "times the step from those weights and data")
     ap.add_argument("--check-params", action="store_true",
                     help="assert the upstream parameter counts and exit")
     a = ap.parse_args()
@@ -286,7 +373,7 @@ def main():
         ap.error("a preset is required (spiral, mnist_fc, mnist, svhn)")
     if a.threads < 1 or a.steps < 20 or a.warmup < 0 or a.batch < 0 or a.batch == 1:
         ap.error("need --threads >= 1, --steps >= 20, --warmup >= 0, --batch 0 or >= 2")
-    print(json.dumps(bench(a.preset, a.threads, a.steps, a.warmup, a.batch, a.seed, a.device)))
+    print(json.dumps(bench(a.preset, a.threads, a.steps, a.warmup, a.batch, a.seed, a.device, a.check)))
     sys.stdout.flush()
 
 

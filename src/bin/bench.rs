@@ -5,7 +5,7 @@
 //!
 //! `target/release/bench --peer --threads 1 spiral mnist_fc mnist` (see `--help`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Parser, ValueEnum};
 use gmvae::data::{Dataset, Split};
@@ -102,6 +102,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Our result for one preset.
 struct Ours {
+    /// The file for the peer's `--check`, written with --peer.
+    check: Option<PathBuf>,
     params: usize,
     batch: usize,
     flops: f64,
@@ -143,6 +145,17 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
     let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
     let cfg = opts.objective_config();
     let yt = candle_core::Tensor::from_vec(y, (b, dy), device)?;
+    let check = if args.peer {
+        let path = std::env::temp_dir().join(format!(
+            "gmvae-bench-{}-{}.safetensors",
+            std::process::id(),
+            preset.name()
+        ));
+        write_check(&path, &model, &opts, &yt, device)?;
+        Some(path)
+    } else {
+        None
+    };
     let mut noise = rng::rng(0, stream::NOISE);
     let (mut fwd, mut bwd, mut opt, mut total) = (vec![], vec![], vec![], vec![]);
     for s in 0..args.warmup + args.steps {
@@ -173,6 +186,7 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         }
     }
     Ok(Ours {
+        check,
         params: model.parameter_count(),
         batch: b,
         flops: flops::step_flops(&layers),
@@ -184,6 +198,53 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         },
         peak_rss_mib: machine::peak_rss_mib(),
     })
+}
+
+/// Largest relative difference allowed between the peer's objective terms and ours on the same
+/// weights, data and noise (f32 sums over up to ~10^5 terms).
+const CHECK_TOLERANCE: f64 = 1e-4;
+
+/// Writes what the peer needs to evaluate our objective exactly: every variable under its name,
+/// the batch y, one draw of the noise, and the term values we compute from them
+/// (`experiments/perf/peer.py` `CHECK_TERMS`).
+fn write_check(
+    path: &std::path::Path,
+    model: &Model,
+    opts: &Options,
+    y: &candle_core::Tensor,
+    device: &Device,
+) -> Result<()> {
+    use candle_core::{DType, Tensor};
+    let b = y.dim(0)?;
+    let mut noise = rng::rng(1, stream::NOISE);
+    let (ex, ew) =
+        objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
+    let out = objective::evaluate(&model.net, &opts.objective_config(), y, &ex, &ew, true)?;
+    let v = out.values;
+    let training_loss = out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    let terms = [
+        v.rec,
+        v.cond_prior,
+        v.w_prior,
+        v.z_prior,
+        v.cv,
+        v.loss,
+        training_loss,
+    ];
+    let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
+    let mut tensors = std::collections::HashMap::new();
+    for (name, var) in &model.vars {
+        tensors.insert(name.clone(), cpu(var.as_tensor())?);
+    }
+    tensors.insert("check.y".into(), cpu(y)?);
+    tensors.insert("check.eps_x".into(), cpu(&ex)?);
+    tensors.insert("check.eps_w".into(), cpu(&ew)?);
+    tensors.insert(
+        "check.terms".into(),
+        Tensor::from_slice(&terms, terms.len(), &Device::Cpu)?,
+    );
+    candle_core::safetensors::save(&tensors, path)
+        .with_context(|| format!("cannot write the peer's check file {}", path.display()))
 }
 
 /// The CPU's fp32 peak for `cores` cores and the line that says how it was derived.
@@ -271,7 +332,26 @@ fn run(args: Args) -> Result<()> {
                 warmup: args.warmup,
                 batch: ours.batch,
                 cuda: args.gpu,
-            })?;
+                check: ours.check.as_deref(),
+            });
+            if let Some(path) = &ours.check {
+                // A leftover temp file is harmless; the peer's result matters more.
+                let _ = std::fs::remove_file(path);
+            }
+            let s = s?;
+            match s.check_max_rel_err {
+                Some(err) if err <= CHECK_TOLERANCE => notes.push(format!(
+                    "{}: the peer's objective on our weights, data and noise matches ours to \
+                     {err:.1e} (largest relative difference of the terms)",
+                    p.name()
+                )),
+                Some(err) => bail!(
+                    "{}: the peer's objective differs from ours by {err:.2e} (relative) on the same \
+                     weights, data and noise (tolerance {CHECK_TOLERANCE:e}): not the same computation",
+                    p.name()
+                ),
+                None => bail!("{}: the peer did not report its --check result", p.name()),
+            }
             if s.params != ours.params {
                 bail!(
                     "{}: the peer's network has {} parameters, ours {}: they are not the same network",

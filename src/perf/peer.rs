@@ -19,6 +19,10 @@ pub struct PeerStep {
     pub ms_backward: f64,
     pub ms_optimizer: f64,
     pub peak_rss_mib: f64,
+    /// With `--check`: the largest relative difference between the peer's objective terms and
+    /// ours on the same weights, data and noise.
+    #[serde(default)]
+    pub check_max_rel_err: Option<f64>,
 }
 
 /// The result in the peer's stdout: its last line that starts with `{`.
@@ -53,6 +57,8 @@ pub struct PeerRequest<'a> {
     pub warmup: usize,
     pub batch: usize,
     pub cuda: bool,
+    /// Our weights, data, noise and term values (see `experiments/perf/peer.py --check`).
+    pub check: Option<&'a Path>,
 }
 
 /// Runs `python args...`; a missing interpreter or torch gets an error that says what to install.
@@ -108,7 +114,7 @@ pub fn run(req: &PeerRequest) -> Result<PeerStep> {
         req.warmup.to_string(),
         req.batch.to_string(),
     );
-    let args: Vec<&std::ffi::OsStr> = vec![
+    let mut args: Vec<&std::ffi::OsStr> = vec![
         req.script.as_os_str(),
         req.preset.as_ref(),
         "--threads".as_ref(),
@@ -122,6 +128,9 @@ pub fn run(req: &PeerRequest) -> Result<PeerStep> {
         "--device".as_ref(),
         if req.cuda { "cuda" } else { "cpu" }.as_ref(),
     ];
+    if let Some(check) = req.check {
+        args.extend(["--check".as_ref(), check.as_os_str()]);
+    }
     let out = python(req.python, &args)?;
     let step = parse_output(&String::from_utf8_lossy(&out.stdout))
         .with_context(|| format!("{} {}", req.script.display(), req.preset))?;
@@ -152,6 +161,12 @@ mod tests {
         let s = parse_output(&stdout).unwrap();
         assert_eq!((s.preset.as_str(), s.threads, s.batch), ("spiral", 1, 200));
         assert_eq!((s.params, s.ms_step, s.ms_optimizer), (26_752, 8.3, 2.4));
+        assert_eq!(s.check_max_rel_err, None);
+        let checked = LINE.replace("}", ", \"check_max_rel_err\": 2e-7}");
+        assert_eq!(
+            parse_output(&checked).unwrap().check_max_rel_err,
+            Some(2e-7)
+        );
     }
 
     #[test]
