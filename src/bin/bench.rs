@@ -268,6 +268,96 @@ fn pair(ours: f64, peer: Option<f64>, digits: usize) -> String {
     }
 }
 
+/// Runs the peer for `p` after ours, on our weights and data, and checks that it computed the
+/// same objective on the same network.
+fn bench_peer(p: Preset, args: &Args, ours: &Ours) -> Result<peer::PeerStep> {
+    let result = peer::run(&peer::PeerRequest {
+        python: &args.python,
+        script: &args.peer_script,
+        preset: p.name(),
+        threads: args.threads,
+        steps: args.steps,
+        warmup: args.warmup,
+        batch: ours.batch,
+        cuda: args.gpu,
+        check: ours.check.as_deref(),
+    });
+    if let Some(path) = &ours.check {
+        // A leftover temp file is harmless; the peer's result matters more.
+        let _ = std::fs::remove_file(path);
+    }
+    let t = result?;
+    if t.params != ours.params {
+        bail!(
+            "{}: the peer's network has {} parameters, ours {}: they are not the same network",
+            p.name(),
+            t.params,
+            ours.params
+        );
+    }
+    match t.check_max_rel_err {
+        Some(err) if err <= CHECK_TOLERANCE => Ok(t),
+        Some(err) => bail!(
+            "{}: the peer's objective differs from ours by {err:.2e} (relative) on the same \
+             weights, data and noise (tolerance {CHECK_TOLERANCE:e}): not the same computation",
+            p.name()
+        ),
+        None => bail!("{}: the peer did not report its --check result", p.name()),
+    }
+}
+
+const TABLE_HEADER: &str = "| preset | threads | batch | ms/step ours / peer | ours ÷ peer | \
+fwd+obj / bwd / opt ms, ours | fwd+obj / bwd / opt ms, peer | samples/s ours / peer | \
+GFLOP/s ours / peer | % fp32 peak ours / peer | peak RSS MiB ours / peer | Adam floor ms | \
+ours opt ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+/// One row of the table; `peak_gflops` is the fp32 peak of the cores used (CPU only),
+/// `copy_bw` the measured copy bandwidth in bytes/s.
+fn table_row(
+    p: Preset,
+    args: &Args,
+    ours: &Ours,
+    theirs: Option<&peer::PeerStep>,
+    peak_gflops: Option<f64>,
+    copy_bw: Option<f64>,
+) -> String {
+    let ph = &ours.phases;
+    let split = |f: f64, b: f64, o: f64| format!("{f:.2} / {b:.2} / {o:.2}");
+    let gflops = |ms: f64| ours.flops / (ms * 1e-3) * 1e-9;
+    let samples = |ms: f64| ours.batch as f64 / ms * 1e3;
+    let peer_ms = theirs.map(|t| t.ms_step);
+    let pct = peak_gflops.map(|pk| {
+        pair(
+            100.0 * gflops(ph.step) / pk,
+            peer_ms.map(|t| 100.0 * gflops(t) / pk),
+            1,
+        )
+    });
+    let floor_ms = copy_bw.map(|bw| machine::adam_traffic_bytes(ours.params) / bw * 1e3);
+    let rss = match (ours.peak_rss_mib, theirs) {
+        (Some(a), Some(t)) => format!("{a:.0} / {:.0}", t.peak_rss_mib),
+        (a, _) => opt_f(a, 0),
+    };
+    let cells = [
+        p.name().to_string(),
+        args.threads.to_string(),
+        ours.batch.to_string(),
+        pair(ph.step, peer_ms, 2),
+        opt_f(peer_ms.map(|t| ph.step / t), 2),
+        split(ph.forward, ph.backward, ph.optimizer),
+        theirs.map_or("-".into(), |t| {
+            split(t.ms_forward, t.ms_backward, t.ms_optimizer)
+        }),
+        pair(samples(ph.step), peer_ms.map(samples), 0),
+        pair(gflops(ph.step), peer_ms.map(gflops), 2),
+        pct.unwrap_or_else(|| "-".into()),
+        rss,
+        opt_f(floor_ms, 2),
+        opt_f(floor_ms.map(|f| ph.optimizer / f), 1),
+    ];
+    format!("| {} |", cells.join(" | "))
+}
+
 fn run(args: Args) -> Result<()> {
     if args.threads == 0 {
         bail!("--threads must be at least 1, found 0");
@@ -314,97 +404,31 @@ fn run(args: Args) -> Result<()> {
         opt_f(load_before, 2),
     );
     println!();
-    println!(
-        "| preset | threads | batch | ms/step ours / peer | ours ÷ peer | fwd+obj / bwd / opt ms, ours | fwd+obj / bwd / opt ms, peer | samples/s ours / peer | GFLOP/s ours / peer | % fp32 peak ours / peer | peak RSS MiB ours / peer | Adam floor ms | ours opt ÷ floor |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("{TABLE_HEADER}");
     let mut notes = vec![];
     for p in presets {
         let reset = machine::reset_peak_rss();
         let ours = bench_ours(p, &args, &device)?;
         let theirs = if args.peer {
-            let s = peer::run(&peer::PeerRequest {
-                python: &args.python,
-                script: &args.peer_script,
-                preset: p.name(),
-                threads: args.threads,
-                steps: args.steps,
-                warmup: args.warmup,
-                batch: ours.batch,
-                cuda: args.gpu,
-                check: ours.check.as_deref(),
-            });
-            if let Some(path) = &ours.check {
-                // A leftover temp file is harmless; the peer's result matters more.
-                let _ = std::fs::remove_file(path);
-            }
-            let s = s?;
-            match s.check_max_rel_err {
-                Some(err) if err <= CHECK_TOLERANCE => notes.push(format!(
-                    "{}: the peer's objective on our weights, data and noise matches ours to \
-                     {err:.1e} (largest relative difference of the terms)",
-                    p.name()
-                )),
-                Some(err) => bail!(
-                    "{}: the peer's objective differs from ours by {err:.2e} (relative) on the same \
-                     weights, data and noise (tolerance {CHECK_TOLERANCE:e}): not the same computation",
-                    p.name()
-                ),
-                None => bail!("{}: the peer did not report its --check result", p.name()),
-            }
-            if s.params != ours.params {
-                bail!(
-                    "{}: the peer's network has {} parameters, ours {}: they are not the same network",
-                    p.name(),
-                    s.params,
-                    ours.params
-                );
-            }
-            Some(s)
+            let t = bench_peer(p, &args, &ours)?;
+            notes.push(format!(
+                "{}: peer torch {}; its objective on our weights, data and noise matches ours to \
+                 {:.1e} (largest relative difference of the terms)",
+                p.name(),
+                t.torch,
+                t.check_max_rel_err.unwrap_or(f64::NAN)
+            ));
+            Some(t)
         } else {
             None
         };
-        let ph = &ours.phases;
-        let split = |f: f64, b: f64, o: f64| format!("{f:.2} / {b:.2} / {o:.2}");
-        let gflops = |ms: f64| ours.flops / (ms * 1e-3) * 1e-9;
-        let pct = |ms: f64| {
-            peak.as_ref()
-                .filter(|_| device.is_cpu())
-                .map(|(pk, _)| 100.0 * gflops(ms) / pk.gflops())
-        };
-        let floor_ms = copy_bw.map(|bw| machine::adam_traffic_bytes(ours.params) / bw * 1e3);
-        let peer_ms = theirs.as_ref().map(|t| t.ms_step);
-        let pct_cell = match (pct(ph.step), peer_ms.and_then(pct)) {
-            (Some(a), Some(b)) => format!("{a:.1} / {b:.1}"),
-            (Some(a), None) => format!("{a:.1}"),
-            _ => "-".into(),
-        };
+        let peak_gflops = peak
+            .as_ref()
+            .filter(|_| device.is_cpu())
+            .map(|(pk, _)| pk.gflops());
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            p.name(),
-            args.threads,
-            ours.batch,
-            pair(ph.step, peer_ms, 2),
-            opt_f(peer_ms.map(|t| ph.step / t), 2),
-            split(ph.forward, ph.backward, ph.optimizer),
-            theirs.as_ref().map_or("-".into(), |t| split(
-                t.ms_forward,
-                t.ms_backward,
-                t.ms_optimizer
-            )),
-            pair(
-                ours.batch as f64 / ph.step * 1e3,
-                peer_ms.map(|t| ours.batch as f64 / t * 1e3),
-                0
-            ),
-            pair(gflops(ph.step), peer_ms.map(gflops), 2),
-            pct_cell,
-            match (ours.peak_rss_mib, &theirs) {
-                (Some(a), Some(t)) => format!("{a:.0} / {:.0}", t.peak_rss_mib),
-                (a, _) => opt_f(a, 0),
-            },
-            opt_f(floor_ms, 2),
-            opt_f(floor_ms.map(|f| ph.optimizer / f), 1),
+            "{}",
+            table_row(p, &args, &ours, theirs.as_ref(), peak_gflops, copy_bw)
         );
         notes.push(format!(
             "{}: {} parameters, {:.3} GFLOP per step{}",
@@ -417,9 +441,6 @@ fn run(args: Args) -> Result<()> {
                 " (VmHWM could not be reset: peak RSS is cumulative over the presets so far)"
             }
         ));
-        if let Some(t) = &theirs {
-            notes.push(format!("{}: peer torch {}", p.name(), t.torch));
-        }
     }
     println!();
     for n in notes {
