@@ -304,8 +304,9 @@ def bench(preset, threads, steps, warmup, batch, seed, device, check=None):
     model.to(dev)
     y = y.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    fwd, bwd, upd, total = [], [], [], []
+    fwd, bwd, upd, total, cpu = [], [], [], [], []
     for s in range(warmup + steps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         eps_x = torch.randn(N_MC * n, c["dx"], device=dev)
         eps_w = torch.randn(N_MC * n, c["dw"], device=dev)
@@ -322,7 +323,9 @@ def bench(preset, threads, steps, warmup, batch, seed, device, check=None):
         opt.zero_grad(set_to_none=True)
         sync()
         t3 = time.perf_counter()
+        c3 = time.process_time()
         if s >= warmup:
+            cpu.append(c3 - c0)
             fwd.append(t1 - t0)
             bwd.append(t2 - t1)
             upd.append(t3 - t2)
@@ -339,6 +342,8 @@ def bench(preset, threads, steps, warmup, batch, seed, device, check=None):
         "warmup": warmup,
         "params": params,
         "ms_step": ms(total),
+        # CPU time of all threads: less disturbed than wall time by other jobs on the machine.
+        "cpu_ms_step": ms(cpu),
         "ms_forward": ms(fwd),
         "ms_backward": ms(bwd),
         "ms_optimizer": ms(upd),

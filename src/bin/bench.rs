@@ -85,6 +85,8 @@ struct Args {
 /// Median of the measured steps, in ms.
 struct Phases {
     step: f64,
+    /// CPU time of a step, all threads (None where /proc is not there).
+    cpu: Option<f64>,
     forward: f64,
     backward: f64,
     optimizer: f64,
@@ -158,7 +160,9 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
     };
     let mut noise = rng::rng(0, stream::NOISE);
     let (mut fwd, mut bwd, mut opt, mut total) = (vec![], vec![], vec![], vec![]);
+    let mut cpu = Some(vec![]);
     for s in 0..args.warmup + args.steps {
+        let cpu0 = machine::process_cpu_ns();
         let a = Instant::now();
         let (ex, ew) =
             objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
@@ -178,7 +182,15 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         adam.step(&grads)?;
         device.synchronize()?;
         let e = Instant::now();
+        let cpu1 = machine::process_cpu_ns();
         if s >= args.warmup {
+            cpu = match (cpu, cpu0, cpu1) {
+                (Some(mut v), Some(c0), Some(c1)) => {
+                    v.push(c1.saturating_sub(c0) as f64 * 1e-6);
+                    Some(v)
+                }
+                _ => None,
+            };
             fwd.push((c - a).as_secs_f64() * 1e3);
             bwd.push((d - c).as_secs_f64() * 1e3);
             opt.push((e - d).as_secs_f64() * 1e3);
@@ -192,6 +204,7 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         flops: flops::step_flops(&layers),
         phases: Phases {
             step: median(total),
+            cpu: cpu.map(median),
             forward: median(fwd),
             backward: median(bwd),
             optimizer: median(opt),
@@ -307,9 +320,9 @@ fn bench_peer(p: Preset, args: &Args, ours: &Ours) -> Result<peer::PeerStep> {
 }
 
 const TABLE_HEADER: &str = "| preset | threads | batch | ms/step ours / peer | ours ÷ peer | \
-fwd+obj / bwd / opt ms, ours | fwd+obj / bwd / opt ms, peer | samples/s ours / peer | \
+CPU ms/step ours / peer | fwd+obj / bwd / opt ms, ours | fwd+obj / bwd / opt ms, peer | samples/s ours / peer | \
 GFLOP/s ours / peer | % fp32 peak ours / peer | peak RSS MiB ours / peer | Adam floor ms | \
-ours opt ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+ours opt ÷ floor |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 /// One row of the table; `peak_gflops` is the fp32 peak of the cores used (CPU only),
 /// `copy_bw` the measured copy bandwidth in bytes/s.
@@ -344,6 +357,11 @@ fn table_row(
         ours.batch.to_string(),
         pair(ph.step, peer_ms, 2),
         opt_f(peer_ms.map(|t| ph.step / t), 2),
+        match (ph.cpu, theirs.and_then(|t| t.cpu_ms_step)) {
+            (Some(a), b) => pair(a, b, 2),
+            (None, Some(b)) => format!("- / {b:.2}"),
+            (None, None) => "-".into(),
+        },
         split(ph.forward, ph.backward, ph.optimizer),
         theirs.map_or("-".into(), |t| {
             split(t.ms_forward, t.ms_backward, t.ms_optimizer)
@@ -468,6 +486,11 @@ fn run(args: Args) -> Result<()> {
             if args.threads == 1 { "" } else { "s" }
         );
     }
+    println!(
+        "- CPU ms/step: the median CPU time of one step summed over the process's threads \
+         (ours /proc/self/task/*/schedstat, the peer's time.process_time()); on a loaded machine \
+         it is nearer the work done than wall time, but it counts thread pools' spin-waiting."
+    );
     println!(
         "- Peak RSS: ours is VmHWM (/proc/self/status), reset before each preset; the peer's is \
          ru_maxrss of its own process (torch's import included)."

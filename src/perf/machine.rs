@@ -166,6 +166,21 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// CPU time of all threads of this process so far, in ns (`/proc/self/task/*/schedstat`, whose
+/// first field is each thread's time on a CPU). Unlike wall time it does not count the time other
+/// processes took the cores from us, though it does count thread pools' spin-waiting.
+pub fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread may exit between the listing and the read.
+        if let Ok(s) = std::fs::read_to_string(path) {
+            total += s.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
 /// The 1-minute load average (`/proc/loadavg`).
 pub fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
@@ -206,6 +221,17 @@ mod tests {
         assert_eq!(parse_mhz("CPU MHz: 1800\n"), Some(1800.0));
         assert_eq!(parse_mhz("cpu MHz : unknown\n"), None);
         assert_eq!(parse_mhz(""), None);
+    }
+
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let Some(a) = process_cpu_ns() else { return }; // not Linux
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        let b = process_cpu_ns().unwrap();
+        assert!(b > a, "{a} -> {b} after {x}");
     }
 
     #[test]

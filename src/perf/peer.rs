@@ -15,6 +15,9 @@ pub struct PeerStep {
     pub batch: usize,
     pub params: usize,
     pub ms_step: f64,
+    /// Median CPU time of a step, all threads (`time.process_time`).
+    #[serde(default)]
+    pub cpu_ms_step: Option<f64>,
     pub ms_forward: f64,
     pub ms_backward: f64,
     pub ms_optimizer: f64,
