@@ -104,8 +104,8 @@ impl Layer {
 /// (cin, cout, k, stride, pad) of one convolution.
 type ConvShape = (usize, usize, usize, usize, usize);
 
-/// Chains convolutions (or transposed ones) from `size`, each but the last `unnormalised` ones
-/// followed by BatchNorm, and returns the final image side.
+/// Chains convolutions (or transposed ones) from images of side `size`, the first `with_bn` of
+/// them followed by BatchNorm, and returns the final image side.
 fn conv_chain(
     out: &mut Vec<Layer>,
     rows: usize,
