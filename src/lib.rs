@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod objective;
 pub mod optim;
 pub mod options;
+pub mod perf;
 pub mod rng;
 pub mod serket;
 pub mod train;
