@@ -23,11 +23,15 @@ pub const SCORES: [(&str, &str); 6] = [
     ("test_ari", "test ARI"),
 ];
 
-type Curve = (String, RGBColor, Vec<(f64, f64)>);
+/// One line of a panel: legend name, colour, (x, y) points.
+pub type Curve = (String, RGBColor, Vec<(f64, f64)>);
 
-fn panel<DB: DrawingBackend>(
+/// One chart of `curves` against a whole-number x (`x_desc`: epoch, round), or `empty_note` in
+/// its middle when no curve has a point.
+pub fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
+    x_desc: &str,
     y_desc: &str,
     curves: &[Curve],
     x_range: std::ops::Range<f64>,
@@ -42,7 +46,7 @@ fn panel<DB: DrawingBackend>(
         .build_cartesian_2d(x_range, y_range)?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(x_desc)
         // Epochs are whole numbers; hide the fractional ticks plotters picks for short runs.
         .x_label_formatter(&|v| {
             if (v - v.round()).abs() < 1e-9 {
@@ -125,6 +129,7 @@ pub fn render_curves(metrics: &Metrics, run_name: &str, out: &Path) -> Result<()
         panel(
             &panels[0],
             "Lower bound",
+            "epoch",
             "lower bound per point (nats)",
             &lb,
             x_range.clone(),
@@ -134,6 +139,7 @@ pub fn render_curves(metrics: &Metrics, run_name: &str, out: &Path) -> Result<()
         panel(
             &panels[1],
             "CV",
+            "epoch",
             "mean entropy of q(z|y) (nats)",
             &cv,
             x_range.clone(),
@@ -144,6 +150,7 @@ pub fn render_curves(metrics: &Metrics, run_name: &str, out: &Path) -> Result<()
         panel(
             &panels[2],
             "Clustering scores",
+            "epoch",
             "score",
             &scores,
             x_range.clone(),

@@ -8,6 +8,7 @@ pub mod linalg;
 pub mod metrics_csv;
 pub mod recon;
 pub mod samples;
+pub mod serket;
 pub mod style;
 pub mod usage;
 pub mod watch;
