@@ -277,15 +277,17 @@ fn plots_a_real_tiny_vae_gmm_run() {
             }
         })
         .collect();
-    let mut args = gmvae::serket::cli::PipelineArgs::default();
-    args.out = dir.path().join("run");
-    args.rounds = 2;
-    args.epochs = 2;
-    args.batch_size = 20;
-    args.latent = 3;
-    args.k = 2;
-    args.gmm_iters = 5;
-    args.no_reconstructions = true;
+    let args = gmvae::serket::cli::PipelineArgs {
+        out: dir.path().join("run"),
+        rounds: 2,
+        epochs: 2,
+        batch_size: 20,
+        latent: 3,
+        k: 2,
+        gmm_iters: 5,
+        no_reconstructions: true,
+        ..Default::default()
+    };
     let inputs = gmvae::serket::cli::Inputs {
         images: Matrix::new(n, 16, data).unwrap(),
         speech: None,
