@@ -7,6 +7,7 @@ pub mod latent;
 pub mod linalg;
 pub mod metrics_csv;
 pub mod recon;
+pub mod report;
 pub mod samples;
 pub mod serket;
 pub mod style;

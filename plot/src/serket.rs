@@ -306,20 +306,41 @@ pub fn render_scatter(ba: &BeforeAfter, c: &Colouring, run_name: &str, out: &Pat
     })
 }
 
+/// One module's scores of one round (`Scores` in src/serket/accuracy.rs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundScores {
+    pub round: usize,
+    /// Serket's greedy label-swap accuracy.
+    pub greedy: f64,
+    pub hungarian: f64,
+    pub nmi: f64,
+    pub ari: f64,
+    pub used_classes: usize,
+    /// Seconds of that module's update.
+    pub seconds: f64,
+}
+
 /// One module's scores per round, from `summary.json`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleScores {
     /// "GMM", "MLDA".
     pub module: String,
-    /// (round, greedy accuracy, Hungarian accuracy, NMI); rounds without scores are absent.
-    pub rounds: Vec<(usize, f64, f64, f64)>,
+    /// Rounds without scores (a run without labels) are absent.
+    pub rounds: Vec<RoundScores>,
 }
 
-/// What the accuracy figure needs from `summary.json`.
+/// What the figures and the report need from `summary.json`.
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub pipeline: String,
+    pub seed: u64,
+    /// The VAE preset ("upstream", "tutorial").
+    pub preset: String,
+    pub rounds: usize,
     pub wall_seconds: f64,
+    /// The VAE's loss on all data after each round (nats per image).
+    pub vae_loss: Vec<f64>,
+    pub vae_seconds: f64,
     pub modules: Vec<ModuleScores>,
 }
 
@@ -329,48 +350,74 @@ impl Summary {
             .with_context(|| format!("cannot read {}", path.display()))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let at = |what: &str| format!("{}: {what}", path.display());
+        let list = |key: &str| -> Result<&Vec<serde_json::Value>> {
+            v.get(key)
+                .and_then(|h| h.as_array())
+                .with_context(|| at(&format!("expected a list `{key}` (per-round records)")))
+        };
+        let num = |rec: &serde_json::Value, key: &str, k: &str| -> Result<f64> {
+            rec.get(k)
+                .and_then(|x| x.as_f64())
+                .with_context(|| at(&format!("{key} has no number `{k}`")))
+        };
         let mut modules = Vec::new();
         for (key, name) in [("gmm_history", "GMM"), ("mlda_history", "MLDA")] {
-            let hist = v.get(key).and_then(|h| h.as_array()).with_context(|| {
-                format!(
-                    "{}: expected a list `{key}` (per-round records)",
-                    path.display()
-                )
-            })?;
+            let hist = list(key)?;
             if hist.is_empty() {
                 continue;
             }
             let mut rounds = Vec::new();
             for (i, rec) in hist.iter().enumerate() {
-                let round = rec
-                    .get("round")
-                    .and_then(|r| r.as_u64())
-                    .with_context(|| format!("{}: {key}[{i}] has no `round`", path.display()))?;
+                let here = format!("{key}[{i}]");
+                let round = num(rec, &here, "round")? as usize;
+                let seconds = num(rec, &here, "seconds")?;
                 let Some(s) = rec.get("scores").filter(|s| !s.is_null()) else {
                     continue; // the run had no labels
                 };
-                let f = |k: &str| {
-                    s.get(k).and_then(|x| x.as_f64()).with_context(|| {
-                        format!("{}: {key}[{i}].scores has no number `{k}`", path.display())
-                    })
-                };
-                rounds.push((round as usize, f("greedy")?, f("hungarian")?, f("nmi")?));
+                let here = format!("{here}.scores");
+                rounds.push(RoundScores {
+                    round,
+                    greedy: num(s, &here, "greedy")?,
+                    hungarian: num(s, &here, "hungarian")?,
+                    nmi: num(s, &here, "nmi")?,
+                    ari: num(s, &here, "ari")?,
+                    used_classes: num(s, &here, "used_classes")? as usize,
+                    seconds,
+                });
             }
             modules.push(ModuleScores {
                 module: name.to_string(),
                 rounds,
             });
         }
+        let vae = list("vae_history")?;
+        let vae_loss = vae
+            .iter()
+            .enumerate()
+            .map(|(i, r)| num(r, &format!("vae_history[{i}]"), "final_loss"))
+            .collect::<Result<Vec<_>>>()?;
+        let vae_seconds = vae
+            .iter()
+            .enumerate()
+            .map(|(i, r)| num(r, &format!("vae_history[{i}]"), "seconds"))
+            .sum::<Result<f64>>()?;
         Ok(Self {
             pipeline: v
                 .get("pipeline")
                 .and_then(|p| p.as_str())
-                .unwrap_or("serket")
+                .with_context(|| at("expected a string `pipeline`"))?
                 .to_string(),
-            wall_seconds: v
-                .get("wall_seconds")
-                .and_then(|w| w.as_f64())
-                .unwrap_or(f64::NAN),
+            seed: num(&v, "the summary", "seed")? as u64,
+            preset: v
+                .pointer("/vae/preset")
+                .and_then(|p| p.as_str())
+                .unwrap_or("?")
+                .to_lowercase(),
+            rounds: num(&v, "the summary", "rounds")? as usize,
+            wall_seconds: num(&v, "the summary", "wall_seconds")?,
+            vae_loss,
+            vae_seconds,
             modules,
         })
     }
@@ -384,7 +431,7 @@ pub fn render_accuracy(s: &Summary, run_name: &str, out: &Path) -> Result<()> {
     let xs: Vec<f64> = s
         .modules
         .iter()
-        .flat_map(|m| m.rounds.iter().map(|r| r.0 as f64))
+        .flat_map(|m| m.rounds.iter().map(|r| r.round as f64))
         .collect();
     let mut x_range = padded_range(xs.iter().copied());
     if xs.iter().all(|&x| x == xs[0]) {
@@ -404,17 +451,17 @@ pub fn render_accuracy(s: &Summary, run_name: &str, out: &Path) -> Result<()> {
         .map_err(plot_err)?;
         let panels = body.split_evenly((1, s.modules.len()));
         for (m, area) in s.modules.iter().zip(&panels) {
-            let series = |name: &str, i: usize, get: fn(&(usize, f64, f64, f64)) -> f64| -> Curve {
+            let series = |name: &str, i: usize, get: fn(&RoundScores) -> f64| -> Curve {
                 (
                     name.to_string(),
                     style::color(i),
-                    m.rounds.iter().map(|r| (r.0 as f64, get(r))).collect(),
+                    m.rounds.iter().map(|r| (r.round as f64, get(r))).collect(),
                 )
             };
             let curves = [
-                series("accuracy (Serket greedy)", 0, |r| r.1),
-                series("accuracy (Hungarian)", 1, |r| r.2),
-                series("NMI", 2, |r| r.3),
+                series("accuracy (Serket greedy)", 0, |r| r.greedy),
+                series("accuracy (Hungarian)", 1, |r| r.hungarian),
+                series("NMI", 2, |r| r.nmi),
             ];
             panel(
                 area,

@@ -88,11 +88,20 @@ fn write_run(dir: &Path, rounds: usize, mlda: bool) {
     }
     let h = hist.join(", ");
     let mlda_h = if mlda { h.as_str() } else { "" };
+    let vae_h: Vec<String> = (0..rounds)
+        .map(|r| {
+            format!(
+                r#"{{"round": {r}, "final_loss": {}, "seconds": 2.0}}"#,
+                110 - r
+            )
+        })
+        .collect();
     write(
         &dir.join("summary.json"),
         &format!(
-            r#"{{"pipeline": "{}", "seed": 0, "rounds": {rounds}, "gmm_history": [{h}], "mlda_history": [{mlda_h}], "wall_seconds": 12.5}}"#,
-            if mlda { "vae-gmm-mlda" } else { "vae-gmm" }
+            r#"{{"pipeline": "{}", "seed": 0, "vae": {{"preset": "Upstream"}}, "rounds": {rounds}, "gmm_iters": 5, "mlda_iters": 5, "vae_history": [{}], "gmm_history": [{h}], "mlda_history": [{mlda_h}], "wall_seconds": 12.5}}"#,
+            if mlda { "vae-gmm-mlda" } else { "vae-gmm" },
+            vae_h.join(", ")
         ),
     );
 }
@@ -301,4 +310,109 @@ fn plots_a_real_tiny_vae_gmm_run() {
     }
     check_png(&args.out.join(ACCURACY_PNG), Some(ACCURACY_SIZE), 10, 200);
     assert!(!args.out.join(BY_MLDA_PNG).exists());
+}
+
+/// A GMVAE run directory with two epochs of metrics (no latent dump).
+fn write_gmvae_run(dir: &Path) {
+    let header = gmvae::train::METRICS_HEADER;
+    let cols: Vec<&str> = header.split(',').collect();
+    let row = |epoch: usize, hung: f64, secs: f64| -> String {
+        cols.iter()
+            .map(|c| match *c {
+                "epoch" => epoch.to_string(),
+                "test_acc" => "0.3723".into(),
+                "test_acc_hungarian" => format!("{hung}"),
+                "test_nmi" => "0.5613".into(),
+                "clusters_used" => "9".into(),
+                "seconds" => format!("{secs}"),
+                // No ARI recorded: the report shows a dash, not a number.
+                "test_ari" => String::new(),
+                _ => "-1.5".into(),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    write(
+        &dir.join("metrics.csv"),
+        &format!(
+            "{header}\n{}\n{}\n",
+            row(1, 0.25, 10.0),
+            row(2, 0.463, 11.5)
+        ),
+    );
+}
+
+#[test]
+fn report_page_tables_and_figures() {
+    let root = tempfile::tempdir().unwrap();
+    let (g, a, b) = (
+        root.path().join("gmvae-k10"),
+        root.path().join("srk-vae-gmm"),
+        root.path().join("srk-vae-gmm-mlda"),
+    );
+    write_gmvae_run(&g);
+    write_run(&a, 2, false);
+    write_run(&b, 3, true);
+    let out = root.path().join("report");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let args = [
+        "--gmvae".into(),
+        s(&g),
+        "--serket".into(),
+        s(&a),
+        "--serket".into(),
+        s(&b),
+        "-o".into(),
+        s(&out),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run("serket_report", &args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let page = std::fs::read_to_string(out.join("report.md")).unwrap();
+    // The GMVAE row holds the last epoch's scores and the summed seconds (10 + 11.5).
+    assert!(
+        page.contains(
+            "| GMVAE | gmvae-k10 | q(z\\|y) | 2 epochs | 0.3723 | 0.4630 | 0.5613 | — | 9 | 22 |"
+        ),
+        "{page}"
+    );
+    // Serket final rounds: greedy 0.5 + 0.1 * last round.
+    assert!(
+        page.contains("| Serket vae-gmm (upstream) | srk-vae-gmm | GMM | 2 rounds | 0.6000 |"),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            "| Serket vae-gmm-mlda (upstream) | srk-vae-gmm-mlda | MLDA | 3 rounds | 0.7000 |"
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains("| srk-vae-gmm-mlda | 0 | upstream | 2 | MLDA | 0.7000 |"),
+        "{page}"
+    );
+    assert!(page.contains("[110.00, 109.00, 108.00]"), "{page}");
+    // Every linked figure exists and is a drawn PNG.
+    let links: Vec<&str> = page
+        .lines()
+        .filter_map(|l| l.strip_prefix("![").and_then(|l| l.split_once("](")))
+        .map(|(_, rest)| rest.trim_end_matches(')'))
+        .collect();
+    assert_eq!(links.len(), 1 + 3 + 4, "{links:?}");
+    for l in links {
+        check_png(&out.join(l), None, 10, 100);
+    }
+    // Two runs of one name would overwrite each other's figures.
+    let o = run(
+        "serket_report",
+        &["--serket", &s(&a), "--serket", &s(&a), "-o", &s(&out)],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("both named `srk-vae-gmm`"));
+    // A Serket folder whose run has not finished.
+    std::fs::remove_file(a.join("summary.json")).unwrap();
+    let o = run("serket_report", &["--serket", &s(&a), "-o", &s(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("summary.json does not exist"), "{err}");
 }

@@ -13,6 +13,7 @@ pub fn bin(name: &str) -> PathBuf {
         "plot_all" => env!("CARGO_BIN_EXE_plot_all").into(),
         "plot_samples" => env!("CARGO_BIN_EXE_plot_samples").into(),
         "plot_serket" => env!("CARGO_BIN_EXE_plot_serket").into(),
+        "serket_report" => env!("CARGO_BIN_EXE_serket_report").into(),
         _ => unreachable!(),
     }
 }
