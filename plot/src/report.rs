@@ -95,6 +95,9 @@ fn mean_sd(xs: &[f64]) -> String {
     format!("{mean:.4} ± {:.4}", var.sqrt())
 }
 
+/// (pipeline, VAE preset, module): runs averaged together over seeds.
+type GroupKey = (String, String, String);
+
 fn last_scores(m: &ModuleScores) -> Option<&serket::RoundScores> {
     m.rounds.last()
 }
@@ -165,8 +168,7 @@ pub fn markdown(
     }
     if !serket_runs.is_empty() {
         // Mean over seeds of runs with the same pipeline, preset and module.
-        let mut groups: BTreeMap<(String, String, String), Vec<(u64, serket::RoundScores, f64)>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<GroupKey, Vec<(u64, serket::RoundScores, f64)>> = BTreeMap::new();
         for r in serket_runs {
             let sm = &r.summary;
             for m in &sm.modules {
