@@ -178,6 +178,36 @@ pub fn shared_projection(a: &Matrix, b: &Matrix) -> Result<Projection> {
     Projection::fit(&rows, a.cols)
 }
 
+/// Share of z's total variance (all dimensions) that lies within the true classes: 1 when the
+/// classes' means coincide, 0 when every class is a single point. It falls as the classes
+/// gather, which the 2-D picture can only hint at when two PCs explain little of z.
+pub fn within_class_share(z: &Matrix, labels: &[usize]) -> f64 {
+    let k = labels.iter().max().map_or(0, |&m| m + 1);
+    let d = z.cols;
+    let mut mean = vec![0.0; d];
+    let mut class_sum = vec![0.0; k * d];
+    let mut class_n = vec![0usize; k];
+    for (i, &c) in labels.iter().enumerate().take(z.rows) {
+        for (j, &v) in z.row(i).iter().enumerate() {
+            mean[j] += v / z.rows as f64;
+            class_sum[c * d + j] += v;
+        }
+        class_n[c] += 1;
+    }
+    let (mut total, mut within) = (0.0, 0.0);
+    for (i, &c) in labels.iter().enumerate().take(z.rows) {
+        for (j, &v) in z.row(i).iter().enumerate() {
+            total += (v - mean[j]).powi(2);
+            within += (v - class_sum[c * d + j] / class_n[c] as f64).powi(2);
+        }
+    }
+    if total > 0.0 {
+        within / total
+    } else {
+        f64::NAN
+    }
+}
+
 /// Both rounds' z in the plane of their shared basis.
 #[derive(Debug, Clone)]
 pub struct BeforeAfter {
@@ -185,6 +215,8 @@ pub struct BeforeAfter {
     pub proj: Projection,
     /// Per round, one point per row of z (non-finite rows project to NaN and are not drawn).
     pub points: [Vec<(f64, f64)>; 2],
+    /// The rounds' z themselves.
+    pub z: [Matrix; 2],
 }
 
 impl BeforeAfter {
@@ -210,6 +242,7 @@ impl BeforeAfter {
             rounds,
             proj,
             points,
+            z: [a.clone(), b.clone()],
         })
     }
 
@@ -230,6 +263,8 @@ pub struct Colouring<'a> {
     pub heading: &'a str,
     pub prefix: &'a str,
     pub classes: [&'a [usize]; 2],
+    /// Appended to each panel's caption.
+    pub notes: [String; 2],
 }
 
 /// The before/after scatter: two panels on the same axes, legend at the right.
@@ -273,10 +308,13 @@ pub fn render_scatter(ba: &BeforeAfter, c: &Colouring, run_name: &str, out: &Pat
             .map_err(plot_err)?;
         let (charts, legend) = body.split_horizontally(SCATTER_SIZE.0 - 190);
         let halves = charts.split_evenly((1, 2));
-        let captions = [format!("before: round {ra}"), format!("after: round {rb}")];
+        let captions = [
+            format!("before: round {ra}{}", c.notes[0]),
+            format!("after: round {rb}{}", c.notes[1]),
+        ];
         for (i, area) in halves.iter().enumerate() {
             let mut chart = ChartBuilder::on(area)
-                .caption(&captions[i], style::title_font())
+                .caption(&captions[i], style::heading_font())
                 .margin(12)
                 .x_label_area_size(45)
                 .y_label_area_size(60)
@@ -458,11 +496,24 @@ pub fn render_accuracy(s: &Summary, run_name: &str, out: &Path) -> Result<()> {
                     m.rounds.iter().map(|r| (r.round as f64, get(r))).collect(),
                 )
             };
-            let curves = [
-                series("accuracy (Serket greedy)", 0, |r| r.greedy),
-                series("accuracy (Hungarian)", 1, |r| r.hungarian),
-                series("NMI", 2, |r| r.nmi),
-            ];
+            // Serket's greedy rule often finds the optimal map; one line then, not two on top
+            // of each other with one hidden.
+            let same = m
+                .rounds
+                .iter()
+                .all(|r| (r.greedy - r.hungarian).abs() < 1e-9);
+            let curves = if same {
+                vec![
+                    series("accuracy (greedy = Hungarian)", 0, |r| r.greedy),
+                    series("NMI", 2, |r| r.nmi),
+                ]
+            } else {
+                vec![
+                    series("accuracy (Serket greedy)", 0, |r| r.greedy),
+                    series("accuracy (Hungarian)", 1, |r| r.hungarian),
+                    series("NMI", 2, |r| r.nmi),
+                ]
+            };
             panel(
                 area,
                 &m.module,
@@ -523,6 +574,12 @@ pub fn render_run(run_dir: &Path, out_dir: &Path, opts: &Options) -> Result<Vec<
                 heading: "True class",
                 prefix: "digit",
                 classes: [&labels, &labels],
+                notes: ba.z.clone().map(|z| {
+                    format!(
+                        " ({:.0}% of z's variance within classes)",
+                        100.0 * within_class_share(&z, &labels)
+                    )
+                }),
             };
             render_scatter(&ba, &c, &name, &out)?;
             written.push(out);
@@ -545,6 +602,7 @@ pub fn render_run(run_dir: &Path, out_dir: &Path, opts: &Options) -> Result<Vec<
             heading: "Class (points)",
             prefix: "class",
             classes: [&a, &b],
+            notes: Default::default(),
         };
         render_scatter(&ba, &c, &name, &out)?;
         written.push(out);
@@ -576,5 +634,33 @@ pub fn parse_rounds(s: &str) -> std::result::Result<[usize; 2], String> {
     match v[..] {
         [a, b] => Ok([a, b]),
         _ => Err(format!("expected two rounds A,B, e.g. 0,4; got `{s}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_class_share_is_zero_for_point_classes_and_one_for_shared_means() {
+        let labels = [0, 0, 1, 1];
+        // Each class a single point: no variance within classes.
+        let z = Matrix::new(4, 2, vec![1.0, 0.0, 1.0, 0.0, -1.0, 2.0, -1.0, 2.0]).unwrap();
+        assert_eq!(within_class_share(&z, &labels), 0.0);
+        // Both classes centred on the origin: all variance within classes.
+        let z = Matrix::new(4, 2, vec![1.0, 0.0, -1.0, 0.0, 0.0, 3.0, 0.0, -3.0]).unwrap();
+        assert!((within_class_share(&z, &labels) - 1.0).abs() < 1e-12);
+        // Halfway: within = 2 * 1^2 = 2 per class pair, between = 4 * 1^2 = 4, total 6.
+        let z = Matrix::new(4, 1, vec![2.0, 0.0, -2.0, 0.0]).unwrap();
+        assert!((within_class_share(&z, &labels) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rounds_flag_parses() {
+        assert_eq!(parse_rounds("0,4"), Ok([0, 4]));
+        assert_eq!(parse_rounds(" 2 , 1"), Ok([2, 1]));
+        assert!(parse_rounds("1").is_err());
+        assert!(parse_rounds("1,2,3").is_err());
+        assert!(parse_rounds("a,1").is_err());
     }
 }

@@ -158,6 +158,9 @@ fn both_panels_come_from_one_basis_fitted_on_both_rounds() {
             .sum()
     };
     assert!(spread(&ba.points[1]) < spread(&ba.points[0]));
+    let labels: Vec<usize> = (0..N).map(label).collect();
+    let share = |z: &Matrix| gmvae_plot::serket::within_class_share(z, &labels);
+    assert!(share(&ba.z[1]) < share(&ba.z[0]));
 }
 
 #[test]
