@@ -314,6 +314,7 @@ pub fn write_report(
         let opts = serket::Options {
             rounds: None,
             category: category.map(Path::to_path_buf),
+            size: None,
         };
         let written = serket::render_run(&r.dir, &dir, &opts)?;
         let files = written

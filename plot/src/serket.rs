@@ -268,7 +268,20 @@ pub struct Colouring<'a> {
 }
 
 /// The before/after scatter: two panels on the same axes, legend at the right.
-pub fn render_scatter(ba: &BeforeAfter, c: &Colouring, run_name: &str, out: &Path) -> Result<()> {
+pub fn render_scatter(
+    ba: &BeforeAfter,
+    c: &Colouring,
+    run_name: &str,
+    size: (u32, u32),
+    out: &Path,
+) -> Result<()> {
+    if size.0 < 700 || size.1 < 400 {
+        bail!(
+            "a {}x{} canvas is too small for two panels and a legend: expected at least 700x400",
+            size.0,
+            size.1
+        );
+    }
     let finite = |p: &&(f64, f64)| p.0.is_finite() && p.1.is_finite();
     let all = || ba.points.iter().flatten().filter(finite);
     let xr = padded_range(all().map(|p| p.0));
@@ -302,11 +315,11 @@ pub fn render_scatter(ba: &BeforeAfter, c: &Colouring, run_name: &str, out: &Pat
         c.by
     );
     let r = if ba.n() > 1500 { 2 } else { 3 };
-    render_png(out, SCATTER_SIZE, |root| {
+    render_png(out, size, |root| {
         let (head, body) = root.split_vertically(40);
         head.draw(&Text::new(title.clone(), (16, 10), style::heading_font()))
             .map_err(plot_err)?;
-        let (charts, legend) = body.split_horizontally(SCATTER_SIZE.0 - 190);
+        let (charts, legend) = body.split_horizontally(size.0 - 190);
         let halves = charts.split_evenly((1, 2));
         let captions = [
             format!("before: round {ra}{}", c.notes[0]),
@@ -536,6 +549,8 @@ pub struct Options {
     pub rounds: Option<[usize; 2]>,
     /// True labels: a text file or the tutorial's data.zip [default: `<run>/category.txt`].
     pub category: Option<PathBuf>,
+    /// Pixel size of the scatter figures [default: SCATTER_SIZE].
+    pub size: Option<(u32, u32)>,
 }
 
 /// The output names, in `out_dir`.
@@ -549,6 +564,7 @@ pub const ACCURACY_PNG: &str = "serket_accuracy.png";
 pub fn render_run(run_dir: &Path, out_dir: &Path, opts: &Options) -> Result<Vec<PathBuf>> {
     let run = SerketRun::open(run_dir)?;
     let rounds = run.pick_rounds(opts.rounds)?;
+    let size = opts.size.unwrap_or(SCATTER_SIZE);
     let ba = BeforeAfter::load(&run, rounds)?;
     let n = ba.n();
     let name = crate::run_name(run_dir);
@@ -581,7 +597,7 @@ pub fn render_run(run_dir: &Path, out_dir: &Path, opts: &Options) -> Result<Vec<
                     )
                 }),
             };
-            render_scatter(&ba, &c, &name, &out)?;
+            render_scatter(&ba, &c, &name, size, &out)?;
             written.push(out);
         }
         None => eprintln!(
@@ -604,7 +620,7 @@ pub fn render_run(run_dir: &Path, out_dir: &Path, opts: &Options) -> Result<Vec<
             classes: [&a, &b],
             notes: Default::default(),
         };
-        render_scatter(&ba, &c, &name, &out)?;
+        render_scatter(&ba, &c, &name, size, &out)?;
         written.push(out);
     }
     let summary = run_dir.join(SUMMARY_FILE);
@@ -619,6 +635,16 @@ pub fn render_run(run_dir: &Path, out_dir: &Path, opts: &Options) -> Result<Vec<
         );
     }
     Ok(written)
+}
+
+/// Parses `WxH` for `--size`.
+pub fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let bad = || format!("expected WIDTHxHEIGHT in pixels, e.g. 1600x760; got `{s}`");
+    let (w, h) = s.split_once('x').ok_or_else(bad)?;
+    match (w.trim().parse(), h.trim().parse()) {
+        (Ok(w), Ok(h)) => Ok((w, h)),
+        _ => Err(bad()),
+    }
 }
 
 /// Parses `A,B` for `--rounds`.
@@ -662,5 +688,7 @@ mod tests {
         assert!(parse_rounds("1").is_err());
         assert!(parse_rounds("1,2,3").is_err());
         assert!(parse_rounds("a,1").is_err());
+        assert_eq!(parse_size("1200x600"), Ok((1200, 600)));
+        assert!(parse_size("1200").is_err() && parse_size("ax2").is_err());
     }
 }

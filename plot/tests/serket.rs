@@ -209,6 +209,14 @@ fn a_vae_gmm_run_has_no_mlda_figure_and_labels_are_optional() {
     let written = render_run(dir.path(), dir.path(), &opts).unwrap();
     assert_eq!(written.len(), 3);
     check_png(&dir.path().join(BY_LABEL_PNG), Some(SCATTER_SIZE), 20, 200);
+    // --size sets the scatter figures' canvas.
+    let opts = Options {
+        size: Some((900, 450)),
+        ..opts
+    };
+    render_run(dir.path(), dir.path(), &opts).unwrap();
+    check_png(&dir.path().join(BY_LABEL_PNG), Some((900, 450)), 20, 200);
+    check_png(&dir.path().join(BY_GMM_PNG), Some((900, 450)), 20, 200);
 }
 
 fn fails_with(dir: &Path, extra: &[&str], expect: &[&str]) {

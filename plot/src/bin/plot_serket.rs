@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Parser;
-use gmvae_plot::serket::{parse_rounds, render_run, Options};
+use gmvae_plot::serket::{parse_rounds, parse_size, render_run, Options};
 use std::path::PathBuf;
 
 /// Draw a `gmvae serket` run: the VAE's z of two rounds on one PCA basis, coloured by true class
@@ -21,6 +21,9 @@ struct Args {
     /// True labels, one per line, or the tutorial's data.zip [default: <RUN_DIR>/category.txt].
     #[arg(long)]
     category: Option<PathBuf>,
+    /// Pixel size of the before/after figures [default: 1600x760].
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    size: Option<(u32, u32)>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,6 +36,7 @@ fn run() -> Result<()> {
     let opts = Options {
         rounds: args.rounds,
         category: args.category,
+        size: args.size,
     };
     for p in render_run(&args.run_dir, &out, &opts)? {
         println!("wrote {}", p.display());
