@@ -37,7 +37,11 @@ pub fn panel<DB: DrawingBackend>(
     x_range: std::ops::Range<f64>,
     empty_note: &str,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let y_range = padded_range(curves.iter().flat_map(|c| c.2.iter().map(|p| p.1)));
+    let mut y_range = padded_range(curves.iter().flat_map(|c| c.2.iter().map(|p| p.1)));
+    if curves.len() > 1 {
+        // Headroom for the legend, so it never hides a curve.
+        y_range.end += 0.12 * curves.len() as f64 * (y_range.end - y_range.start);
+    }
     let mut chart = ChartBuilder::on(area)
         .caption(title, style::title_font())
         .margin(12)
@@ -84,7 +88,7 @@ pub fn panel<DB: DrawingBackend>(
     if curves.len() > 1 {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(style::small_font())
