@@ -23,17 +23,25 @@ pub const SCORES: [(&str, &str); 6] = [
     ("test_ari", "test ARI"),
 ];
 
-type Curve = (String, RGBColor, Vec<(f64, f64)>);
+/// One line of a panel: legend name, colour, (x, y) points.
+pub type Curve = (String, RGBColor, Vec<(f64, f64)>);
 
-fn panel<DB: DrawingBackend>(
+/// One chart of `curves` against a whole-number x (`x_desc`: epoch, round), or `empty_note` in
+/// its middle when no curve has a point.
+pub fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
+    x_desc: &str,
     y_desc: &str,
     curves: &[Curve],
     x_range: std::ops::Range<f64>,
     empty_note: &str,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let y_range = padded_range(curves.iter().flat_map(|c| c.2.iter().map(|p| p.1)));
+    let mut y_range = padded_range(curves.iter().flat_map(|c| c.2.iter().map(|p| p.1)));
+    if curves.len() > 1 {
+        // Headroom for the legend, so it never hides a curve.
+        y_range.end += 0.12 * curves.len() as f64 * (y_range.end - y_range.start);
+    }
     let mut chart = ChartBuilder::on(area)
         .caption(title, style::title_font())
         .margin(12)
@@ -42,7 +50,7 @@ fn panel<DB: DrawingBackend>(
         .build_cartesian_2d(x_range, y_range)?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
+        .x_desc(x_desc)
         // Epochs are whole numbers; hide the fractional ticks plotters picks for short runs.
         .x_label_formatter(&|v| {
             if (v - v.round()).abs() < 1e-9 {
@@ -80,7 +88,7 @@ fn panel<DB: DrawingBackend>(
     if curves.len() > 1 {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(style::small_font())
@@ -125,6 +133,7 @@ pub fn render_curves(metrics: &Metrics, run_name: &str, out: &Path) -> Result<()
         panel(
             &panels[0],
             "Lower bound",
+            "epoch",
             "lower bound per point (nats)",
             &lb,
             x_range.clone(),
@@ -134,6 +143,7 @@ pub fn render_curves(metrics: &Metrics, run_name: &str, out: &Path) -> Result<()
         panel(
             &panels[1],
             "CV",
+            "epoch",
             "mean entropy of q(z|y) (nats)",
             &cv,
             x_range.clone(),
@@ -144,6 +154,7 @@ pub fn render_curves(metrics: &Metrics, run_name: &str, out: &Path) -> Result<()
         panel(
             &panels[2],
             "Clustering scores",
+            "epoch",
             "score",
             &scores,
             x_range.clone(),

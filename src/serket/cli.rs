@@ -140,6 +140,18 @@ impl Inputs {
     }
 }
 
+/// The true labels, one per line, as a run directory keeps them (`<out>/category.txt`) so that
+/// plots of the run need not find the data again.
+pub const CATEGORY_FILE: &str = "category.txt";
+
+fn write_category(out: &Path, labels: Option<&Vec<usize>>) -> Result<()> {
+    if let Some(l) = labels {
+        let text: String = l.iter().map(|c| format!("{c}\n")).collect();
+        crate::atomic::write_str(&out.join(CATEGORY_FILE), &text)?;
+    }
+    Ok(())
+}
+
 /// Per-round records of every module of a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -165,6 +177,7 @@ fn vae_config(args: &PipelineArgs) -> VaeConfig {
 /// The VAE+GMM tutorial: `obs → vae → gmm`, `rounds` × [vae, gmm].
 pub fn vae_gmm(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
     let t0 = std::time::Instant::now();
+    write_category(&args.out, inputs.labels.as_ref())?;
     let srk = Serket::new(&args.out, args.seed);
     let obs = Observation::new(&srk, inputs.images); // module000_obs
     let mut vae1 = Vae::new(&srk, args.latent, vae_config(args)); // module001_vae
@@ -200,6 +213,7 @@ pub fn vae_gmm_mlda(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
     let speech = inputs
         .speech
         .context("vae-gmm-mlda needs the speech matrix")?;
+    write_category(&args.out, inputs.labels.as_ref())?;
     let srk = Serket::new(&args.out, args.seed);
     let obs1 = Observation::new(&srk, inputs.images); // module000_obs
     let obs2 = Observation::new(&srk, speech); // module001_obs

@@ -12,6 +12,8 @@ pub fn bin(name: &str) -> PathBuf {
         "plot_usage" => env!("CARGO_BIN_EXE_plot_usage").into(),
         "plot_all" => env!("CARGO_BIN_EXE_plot_all").into(),
         "plot_samples" => env!("CARGO_BIN_EXE_plot_samples").into(),
+        "plot_serket" => env!("CARGO_BIN_EXE_plot_serket").into(),
+        "serket_report" => env!("CARGO_BIN_EXE_serket_report").into(),
         _ => unreachable!(),
     }
 }
