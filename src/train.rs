@@ -108,6 +108,8 @@ pub fn load_dataset(opts: &Options) -> Result<Dataset> {
             None => data::mnist::load_dir(&opts.data_dir),
         },
         DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
+        // Applies --train-size itself (before fitting the scaling).
+        DataSet::Table => return data::table::load(opts).map(|(d, _)| d),
     }?;
     if let Some(n) = opts.train_size {
         dataset.train = dataset.train.head(n, dataset.dy);
@@ -376,7 +378,12 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     opts.validate()?;
     let dir = run_dir(opts);
     let device = crate::device::select(opts.gpu, opts.gpu_id)?;
-    let dataset = load_dataset(opts)?;
+    // A table also settles its scaling and `auto` likelihood, recorded in opts.json.
+    let (dataset, fitted) = match opts.data_set {
+        DataSet::Table => data::table::load(opts).map(|(d, o)| (d, Some(o)))?,
+        _ => (load_dataset(opts)?, None),
+    };
+    let opts = fitted.as_ref().unwrap_or(opts);
     let model = Model::new(opts, &dataset, &device)?;
     let parameters = model.parameter_count();
     let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
@@ -568,6 +575,9 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         );
         last = Some(record);
     }
+    // The weights-only model and config.json that `gmvae predict` loads.
+    let config = model_config(opts, &dataset)?;
+    crate::export::write(&dir, opts, &config, &model.vars, opts.epoch.max(start - 1))?;
     Ok(Summary {
         run_dir: dir,
         parameters,

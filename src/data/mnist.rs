@@ -42,7 +42,7 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
 }
 
 /// Reads a whole file, inflating it if it starts with the gzip magic.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
