@@ -80,6 +80,19 @@ fn every_format_reads_the_same_table() {
     assert_eq!(by_name.labels.as_ref().unwrap()[..3], ["a", "b", "c"]);
     let r = TableReader::open(&p("h.csv"), Some("label"), None).unwrap();
     assert_eq!(r.columns.as_deref().unwrap(), ["f0", "f1", "f2", "f3"]);
+    // Rows come in batches, and a batch reads only its share of the file (streaming).
+    let mut r = TableReader::open(&p("h.csv"), Some("label"), None).unwrap();
+    let b = r.next_batch(5).unwrap().unwrap();
+    assert_eq!(
+        (b.rows, &b.y[..], b.labels.unwrap().len()),
+        (5, &want[..20], 5)
+    );
+    assert!(
+        r.bytes_read() < r.file_len / 2,
+        "{} of {}",
+        r.bytes_read(),
+        r.file_len
+    );
     // By index, with and without a header.
     assert_eq!(read(&p("h.csv"), Some("4")), by_name);
     write_csv(&p("n.csv"), &y, Some(&labels), false, ",");
@@ -550,4 +563,75 @@ fn readme_python_snippet_matches_predict() {
             );
         }
     }
+}
+
+/// `predict` on an MNIST IDX images file with a (tiny) mnist_fc run; `export` refuses a
+/// directory that is not a run.
+#[test]
+fn predict_reads_mnist_idx_for_an_mnist_run() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("mnist");
+    std::fs::create_dir(&data).unwrap();
+    let img = |n: usize| {
+        (0..n * 784)
+            .map(|i| ((i * 7) % 256) as u8)
+            .collect::<Vec<u8>>()
+    };
+    let lab = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<u8>>();
+    gmvae::data::mnist::write_idx(&data, "train", &img(40), 28, 28, &lab(40), true).unwrap();
+    gmvae::data::mnist::write_idx(&data, "t10k", &img(12), 28, 28, &lab(12), true).unwrap();
+    let out = d.path().to_str().unwrap();
+    let (ok, stdout, err) = gmvae(&[
+        "mnist_fc",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epoch",
+        "1",
+        "--hidden-size",
+        "8",
+        "--x-size",
+        "3",
+        "--w-size",
+        "2",
+        "--k",
+        "4",
+        "--batch-size",
+        "20",
+        "--visual-gen",
+        "0",
+        "--out-dir",
+        out,
+        "--id",
+        "m",
+    ]);
+    assert!(ok, "{stdout}\n{err}");
+    let run = d.path().join("m");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        (config["dy"].as_u64(), config["K"].as_u64()),
+        (Some(784), Some(4))
+    );
+    assert_eq!(config["scaling"]["kind"], "none");
+    let images = data.join("t10k-images-idx3-ubyte.gz");
+    let p = d.path().join("m.csv");
+    let (ok, stdout, err) = gmvae(&[
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        images.to_str().unwrap(),
+        "--out",
+        p.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("predicted 12 rows"), "{stdout}");
+    let (head, rows) = csv_rows(&p);
+    assert!(
+        head.starts_with("component,q_z_0,") && head.ends_with("x_mean_2"),
+        "{head}"
+    );
+    assert_eq!((rows.len(), rows[0].len()), (12, 1 + 4 + 3));
+    let (ok, _, err) = gmvae(&["export", d.path().to_str().unwrap()]);
+    assert!(!ok && err.contains("opts.json"), "{err}");
 }
