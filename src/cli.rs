@@ -147,7 +147,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Spiral: read this .t7 or .csv file instead of generating the data. MNIST presets: the
-    /// Serket tutorials' data.zip (3000 images), to compare with `gmvae serket`.
+    /// Serket tutorials' data.zip (3000 images), to compare with `gmvae serket`. Table: the
+    /// N x D file (.csv, .tsv, whitespace text, .npy, .safetensors).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Spiral: number of points to generate.
@@ -287,7 +288,7 @@ pub fn run(cli: Cli) -> Result<()> {
         None => {
             let mut o = args.resolve(preset)?;
             if let Command::Table(t) = &cli.command {
-                t.table.apply(&mut o)?;
+                t.table.apply(&mut o, &t.train)?;
             }
             (o, false)
         }

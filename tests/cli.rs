@@ -134,3 +134,21 @@ fn serket_refuses_a_non_empty_output_directory_without_force() {
     let (_, _, err) = run_in(d.path(), &["serket", "vae-gmm", "--out-dir", "e"]);
     assert!(!err.contains("not empty"), "{err}");
 }
+
+#[test]
+fn table_refuses_flags_that_do_nothing_for_it() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("t.csv"), "1,2\n3,4\n5,6\n").unwrap();
+    for (flag, value) in [
+        ("--continuous", "1"),
+        ("--data-dir", "x"),
+        ("--spiral-points", "10"),
+        ("--n-filters", "4"),
+    ] {
+        let (ok, _, err) = run_in(d.path(), &["table", "--data", "t.csv", flag, value]);
+        assert!(
+            !ok && err.contains(flag) && err.contains("does nothing"),
+            "{flag}: {err}"
+        );
+    }
+}

@@ -168,8 +168,25 @@ pub struct TableArgs {
 }
 
 impl TableArgs {
-    /// Puts these flags on top of `o.table`.
-    pub fn apply(&self, o: &mut Options) -> Result<()> {
+    /// Puts these flags on top of `o.table`; `train` are the shared flags, some of which mean
+    /// nothing for a table and are refused rather than ignored.
+    pub fn apply(&self, o: &mut Options, train: &crate::cli::TrainArgs) -> Result<()> {
+        let unused = [
+            (
+                "--continuous (use --likelihood)",
+                train.continuous.is_some(),
+            ),
+            ("--data-dir (use --data)", train.data_dir.is_some()),
+            ("--spiral-points", train.spiral_points.is_some()),
+            ("--svhn-extra", train.svhn_extra),
+            ("--input-dimension", train.input_dimension.is_some()),
+            ("--n-channels", train.n_channels.is_some()),
+            ("--n-filters", train.n_filters.is_some()),
+            ("--visual-gen", train.visual_gen.is_some_and(|v| v > 0)),
+        ];
+        if let Some((flag, _)) = unused.iter().find(|(_, given)| *given) {
+            bail!("{flag} does nothing for the table preset");
+        }
         let t = o.table.get_or_insert_with(TableOptions::default);
         if self.label_column.is_some() {
             t.label_column = self.label_column.clone();
@@ -829,16 +846,17 @@ pub fn load(opts: &Options) -> Result<(Dataset, Options)> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "table".into());
     let lower = |s: &dyn std::fmt::Debug| format!("{s:?}").to_lowercase();
+    // Without labels, training says once that there are no scores.
     println!(
-        "table: {} has {n} rows x {d} feature columns; {}",
+        "table: {} has {n} rows x {d} feature columns{}",
         path.display(),
         match &labels {
             Some((_, classes)) => format!(
-                "labels from column `{}` ({} classes, scores only)",
+                "; labels from column `{}` ({} classes, scores only)",
                 t.label_column.as_deref().unwrap_or_default(),
                 classes.len()
             ),
-            None => "no label column (no accuracy scores)".into(),
+            None => String::new(),
         }
     );
     println!(
