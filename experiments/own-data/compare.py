@@ -22,12 +22,16 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
-from sklearn.datasets import load_digits
-from sklearn.metrics import normalized_mutual_info_score
-from sklearn.mixture import GaussianMixture
+# One BLAS/OpenMP thread: on a busy 2-core machine more threads spin and stall KMeans for minutes.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
+from sklearn.mixture import GaussianMixture  # noqa: E402
 
 K = 10
 
