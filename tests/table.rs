@@ -64,7 +64,7 @@ fn read(path: &Path, label: Option<&str>) -> table::Batch {
 
 fn err_of(path: &Path, label: Option<&str>) -> String {
     let r = TableReader::open(path, label, None).and_then(|mut r| r.read_all());
-    format!("{:#}", r.err().expect("should fail"))
+    format!("{:#}", r.expect_err("should fail"))
 }
 
 #[test]

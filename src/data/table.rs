@@ -453,7 +453,7 @@ impl TableReader {
             lines,
             format,
             line_no,
-            pending: (!header).then(|| (line_no, first)),
+            pending: (!header).then_some((line_no, first)),
             width,
         };
         Ok(())
