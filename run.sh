@@ -5,8 +5,10 @@
 #   ./run.sh mnist_fc -epoch 1 --data-dir DIR
 # Single-dash camelCase flags are translated to gmvae's kebab-case flags; --flags pass through
 # unchanged. The release binary is built first if it is missing or older than the sources.
+# Relative paths (--data, --data-dir, --out-dir, the default `experiments/`) resolve against the
+# caller's working directory, as with the binary itself.
 set -euo pipefail
-cd "$(dirname "$0")"
+here=$(cd "$(dirname "$0")" && pwd)
 
 usage() {
   echo "usage: ./run.sh <spiral|mnist_fc|mnist|svhn> [-upstreamFlag VALUE ...] [--gmvae-flag VALUE ...]" >&2
@@ -69,9 +71,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-bin=${GMVAE_BIN:-target/release/gmvae}
-if [ -z "${GMVAE_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find src models/src Cargo.toml -newer "$bin" -print -quit 2>/dev/null)" ]; }; then
+bin=${GMVAE_BIN:-$here/target/release/gmvae}
+if [ -z "${GMVAE_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$here/src" "$here/models/src" "$here/Cargo.toml" -newer "$bin" -print -quit 2>/dev/null)" ]; }; then
   echo "run.sh: building the release binary (cargo build --release)..." >&2
-  cargo build --release --quiet --bin gmvae
+  cargo build --release --quiet --bin gmvae --manifest-path "$here/Cargo.toml"
 fi
 exec "$bin" "$preset" ${args[@]+"${args[@]}"}

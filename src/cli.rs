@@ -25,6 +25,13 @@ pub enum Command {
     Mnist(TrainArgs),
     /// Convolutional SVHN preset: K=10, H=500, F=64, batch 128, cvWeight 1, 500 epochs.
     Svhn(TrainArgs),
+    /// Your own N x D table (CSV/TSV, whitespace text, .npy, .safetensors): fc network, K=10,
+    /// H=256, Dx=10, Dw=4, lr 1e-3, batch 100, 100 epochs, 20% held out.
+    Table(TableCmd),
+    /// Cluster rows with a trained run: per row the component, q(z|y) and the q(x|y) mean.
+    Predict(crate::predict::PredictArgs),
+    /// Write a run's weights-only model.safetensors + config.json from its last checkpoint.
+    Export(crate::export::ExportArgs),
     /// Serket baselines: modular VAE, GMM and MLDA exchanging messages.
     Serket(crate::serket::cli::SerketArgs),
 }
@@ -35,6 +42,15 @@ fn flag01(s: &str) -> Result<bool, String> {
         "1" | "true" => Ok(true),
         _ => Err(format!("expected 0 or 1, found `{s}`")),
     }
+}
+
+/// `gmvae table`: the shared training flags plus the table's own.
+#[derive(Debug, Args)]
+pub struct TableCmd {
+    #[command(flatten)]
+    pub train: TrainArgs,
+    #[command(flatten)]
+    pub table: crate::data::table::TableArgs,
 }
 
 /// Flags shared by every training preset; each overrides the preset's value.
@@ -151,7 +167,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Spiral: read this .t7 or .csv file instead of generating the data. MNIST presets: the
-    /// Serket tutorials' data.zip (3000 images), to compare with `gmvae serket`.
+    /// Serket tutorials' data.zip (3000 images), to compare with `gmvae serket`. Table: the
+    /// N x D file (.csv, .tsv, whitespace text, .npy, .safetensors).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Spiral: number of points to generate.
@@ -281,6 +298,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::MnistFc(a) => ("mnist_fc", a),
         Command::Mnist(a) => ("mnist", a),
         Command::Svhn(a) => ("svhn", a),
+        Command::Table(a) => ("table", &a.train),
+        Command::Predict(a) => return crate::predict::run(a).map(|_| ()),
+        Command::Export(a) => return crate::export::run(a),
         Command::Serket(a) => return crate::serket::cli::run(a),
     };
     if let Some(t) = args.threads {
@@ -292,7 +312,13 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let (opts, resume) = match &args.resume {
         Some(dir) => (args.resume_options(preset, dir)?, true),
-        None => (args.resolve(preset)?, false),
+        None => {
+            let mut o = args.resolve(preset)?;
+            if let Command::Table(t) = &cli.command {
+                t.table.apply(&mut o, &t.train)?;
+            }
+            (o, false)
+        }
     };
     let summary = crate::train::train(&opts, resume)?;
     match summary.last {

@@ -13,6 +13,8 @@ pub enum DataSet {
     Spiral,
     Mnist,
     Svhn,
+    /// Your own N x D table (`gmvae table --data FILE`).
+    Table,
 }
 
 /// Network family (upstream `-network`).
@@ -83,6 +85,9 @@ pub struct Options {
     pub plateau_epochs: usize,
     #[serde(default = "default_plateau_tol")]
     pub plateau_tol: f64,
+    /// The table preset's settings and, after training, its fitted scaling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<crate::data::table::TableOptions>,
 }
 
 fn default_plateau_tol() -> f64 {
@@ -131,6 +136,7 @@ impl Options {
             warmup_epochs: 0.0,
             plateau_epochs: 0,
             plateau_tol: default_plateau_tol(),
+            table: None,
         };
         match name {
             "spiral" => {
@@ -157,7 +163,19 @@ impl Options {
                 // head, alpha weighting KL(p(z|x,w) || U), and no free bits.
                 (o.objective, o.lambda) = (ObjectiveKind::V2, 0.0);
             }
-            other => bail!("unknown preset `{other}` (expected spiral, mnist_fc, mnist or svhn)"),
+            // Your own data: a small fc GMVAE; sizes are flags (README "Your own data").
+            "table" => {
+                o.data_set = DataSet::Table;
+                (o.k, o.hidden_size, o.x_size, o.w_size) = (10, 256, 10, 4);
+                (o.batch_size, o.epoch, o.learning_rate, o.acc) = (100, 100, 1e-3, true);
+                o.table = Some(crate::data::table::TableOptions {
+                    test_fraction: 0.2,
+                    ..Default::default()
+                });
+            }
+            other => {
+                bail!("unknown preset `{other}` (expected spiral, mnist_fc, mnist, svhn or table)")
+            }
         }
         Ok(o)
     }
@@ -241,6 +259,9 @@ impl Options {
             (DataSet::Spiral, NetworkKind::Conv) => {
                 bail!("--network conv needs image data, not the spiral")
             }
+            (DataSet::Table, NetworkKind::Conv) => {
+                bail!("the table preset trains the fully-connected network (--network fc)")
+            }
             (DataSet::Svhn, NetworkKind::Fc) => {
                 bail!("svhn is trained with the conv network (--network conv)")
             }
@@ -252,8 +273,14 @@ impl Options {
         if self.network == NetworkKind::Conv && self.continuous {
             bail!("--continuous 1 is for the fully-connected decoder; the conv decoders are Bernoulli");
         }
+        if let Some(t) = &self.table {
+            t.validate()?;
+        }
         match (&self.data, self.data_set) {
-            (Some(_), DataSet::Spiral) | (None, _) => {}
+            (None, DataSet::Table) => bail!(
+                "the table preset needs --data FILE (CSV/TSV, whitespace text, .npy or .safetensors)"
+            ),
+            (Some(_), DataSet::Spiral | DataSet::Table) | (None, _) => {}
             (Some(p), DataSet::Mnist) if p.extension().is_some_and(|e| e == "zip") => {}
             (Some(p), d) => bail!(
                 "--data {}: spiral presets take a .t7/.csv file, mnist presets the Serket data.zip; \

@@ -111,6 +111,8 @@ pub fn load_dataset(opts: &Options) -> Result<Dataset> {
             None => data::mnist::load_dir(&opts.data_dir),
         },
         DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
+        // Applies --train-size itself (before fitting the scaling).
+        DataSet::Table => return data::table::load(opts).map(|(d, _)| d),
     }?;
     if let Some(n) = opts.train_size {
         dataset.train = dataset.train.head(n, dataset.dy);
@@ -432,8 +434,9 @@ pub fn run_dir(opts: &Options) -> PathBuf {
 }
 
 /// A run being trained: everything the epochs share.
-struct Run<'a> {
-    opts: &'a Options,
+struct Run {
+    /// The run's options (for a table, with the scaling and likelihood it settled).
+    opts: Options,
     dir: PathBuf,
     device: Device,
     dataset: Dataset,
@@ -454,13 +457,18 @@ struct EpochTraining {
     seconds: f64,
 }
 
-impl<'a> Run<'a> {
+impl Run {
     /// Builds the model and optimiser; on `resume`, restores the checkpoint. Returns the run,
     /// the first epoch to train and the `metrics.csv` rows kept so far.
-    fn open(opts: &'a Options, resume: bool) -> Result<(Self, usize, Vec<String>)> {
+    fn open(opts: &Options, resume: bool) -> Result<(Self, usize, Vec<String>)> {
         let dir = run_dir(opts);
         let device = crate::device::select(opts.gpu, opts.gpu_id)?;
-        let dataset = load_dataset(opts)?;
+        // A table also settles its scaling and `auto` likelihood, recorded in opts.json.
+        let (dataset, opts) = match opts.data_set {
+            DataSet::Table => data::table::load(opts)?,
+            _ => (load_dataset(opts)?, opts.clone()),
+        };
+        let opts = &opts;
         let model = Model::new(opts, &dataset, &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
         let metrics_path = dir.join(METRICS_FILE);
@@ -499,7 +507,7 @@ impl<'a> Run<'a> {
             bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
         }
         let run = Self {
-            opts,
+            opts: opts.clone(),
             dir,
             device,
             dataset,
@@ -512,7 +520,7 @@ impl<'a> Run<'a> {
     }
 
     fn print_header(&self) {
-        let (opts, dataset) = (self.opts, &self.dataset);
+        let (opts, dataset) = (&self.opts, &self.dataset);
         println!(
             "gmvae: preset {} on {} ({} train / {} test points, Dy={}), {} objective, K={}, M={}, device {:?}",
             opts.preset,
@@ -537,7 +545,7 @@ impl<'a> Run<'a> {
 
     /// One pass over the shuffled training set: a step per batch.
     fn train_epoch(&mut self, epoch: usize) -> Result<EpochTraining> {
-        let opts = self.opts;
+        let opts = &self.opts;
         let (m, n, b, dy) = (
             opts.n_mc,
             self.dataset.train.n,
@@ -611,7 +619,7 @@ impl<'a> Run<'a> {
 
     /// Scores the epoch: the evaluation split in BatchNorm eval mode, and upstream's train ACC.
     fn score(&self, epoch: usize, tr: &EpochTraining) -> Result<(EpochRecord, Evaluation)> {
-        let (opts, dataset, k) = (self.opts, &self.dataset, self.opts.k);
+        let (opts, dataset, k) = (&self.opts, &self.dataset, self.opts.k);
         let eval_split = dataset.eval_split();
         let ev = evaluate_split(
             &self.model,
@@ -650,7 +658,7 @@ impl<'a> Run<'a> {
     /// `metrics.csv`, the latent dump, the checkpoint and (every `--visual-gen` epochs) the
     /// samples grid, each written atomically.
     fn write_outputs(&self, record: &EpochRecord, ev: Evaluation, rows: &[String]) -> Result<()> {
-        let (opts, dataset, dir, k) = (self.opts, &self.dataset, &self.dir, self.opts.k);
+        let (opts, dataset, dir, k) = (&self.opts, &self.dataset, &self.dir, self.opts.k);
         let (epoch, dy) = (record.epoch, dataset.dy);
         atomic::write_str(
             &dir.join(METRICS_FILE),
@@ -701,8 +709,17 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Marks the run finished (`done.json`) and says why, when it is.
+    /// Writes the weights-only model and `config.json` that `gmvae predict` loads, and marks
+    /// the run finished (`done.json`) and says why, when it is.
     fn finish(&self, stop: Option<Stop>, epochs_done: usize) -> Result<()> {
+        let config = model_config(&self.opts, &self.dataset)?;
+        crate::export::write(
+            &self.dir,
+            &self.opts,
+            &config,
+            &self.model.vars,
+            epochs_done,
+        )?;
         let done = stop.unwrap_or(Stop::MaxEpochs);
         if epochs_done < self.opts.epoch && done == Stop::MaxEpochs {
             return Ok(());
@@ -755,6 +772,7 @@ impl EpochRecord {
 pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     opts.validate()?;
     let (mut run, start, mut rows) = Run::open(opts, resume)?;
+    let opts = &run.opts.clone();
     let mut lower_bounds: Vec<f64> = rows.iter().filter_map(|r| csv_lower_bound(r)).collect();
     let mut stop = Stop::after(opts, &lower_bounds);
     if stop.is_none() {

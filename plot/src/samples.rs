@@ -31,8 +31,8 @@ pub fn from_checkpoint(run_dir: &Path, cols: usize, seed: Option<u64>) -> Result
     let (dy, image_shape) = match opts.data_set {
         DataSet::Mnist => (784, [1, 28, 28]),
         DataSet::Svhn => (3072, [3, 32, 32]),
-        DataSet::Spiral => {
-            bail!("the samples grid is for image data; this run trained on the spiral")
+        DataSet::Spiral | DataSet::Table => {
+            bail!("the samples grid is for image data; this run trained on a table of points")
         }
     };
     if cols == 0 {

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 /// Where to get the files when they are missing.
 pub const HOW_TO_GET: &str = "download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, \
-t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from http://yann.lecun.com/exdb/mnist/ \
-(or any mirror) into this directory, or pass --data-dir DIR";
+t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from \
+https://ossci-datasets.s3.amazonaws.com/mnist/ (torchvision's mirror; yann.lecun.com no longer \
+serves them) into this directory, or pass --data-dir DIR";
 
 /// Magic numbers of the IDX format: 0x00000803 (u8, 3 dims) and 0x00000801 (u8, 1 dim).
 const IMAGES_MAGIC: u32 = 2051;
@@ -42,7 +43,7 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
 }
 
 /// Reads a whole file, inflating it if it starts with the gzip magic.
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();

@@ -1,9 +1,11 @@
 //! Data sets: the spiral (built-in generator, the original `spiral.t7`, its CSV), MNIST (IDX) and
-//! SVHN (`.mat`). Everything is loaded into host memory as f32 rows y of length Dy.
+//! SVHN (`.mat`), and your own tables (`table`). Everything is loaded into host memory as f32 rows y of length Dy.
 
 pub mod mnist;
+pub mod npy;
 pub mod spiral;
 pub mod svhn;
+pub mod table;
 
 use anyhow::{bail, Result};
 

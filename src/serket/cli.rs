@@ -41,20 +41,23 @@ pub struct PipelineArgs {
     /// data/category.txt of --data when it is a zip (same labels as VAE+GMM/category.txt).
     #[arg(long)]
     pub category: Option<PathBuf>,
-    /// Output root; modules write module%03d_<name>/ folders under it.
-    #[arg(long, default_value = "runs/serket")]
+    /// Output root; modules write module%03d_<name>/ folders under it (alias --out).
+    #[arg(long = "out-dir", alias = "out", default_value = "runs/serket")]
     pub out: PathBuf,
+    /// Write into a non-empty --out-dir (files of an earlier run are overwritten).
+    #[arg(long)]
+    pub force: bool,
     /// Rounds of updates (each updates every module once, bottom-up).
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
-    /// Seed of every random draw (weights, batches, noise, Gibbs sampling).
-    #[arg(long, default_value_t = 0)]
+    /// Seed of every random draw (weights, batches, noise, Gibbs sampling); 1 as for gmvae.
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// VAE generation: upstream (HEAD; default) or tutorial (2019 code).
     #[arg(long, value_enum, default_value_t = VaePreset::Upstream)]
     pub preset: VaePreset,
-    /// VAE epochs per update.
-    #[arg(long, default_value_t = 200)]
+    /// VAE epochs per update (alias --epochs).
+    #[arg(long = "epoch", alias = "epochs", default_value_t = 200)]
     pub epochs: usize,
     /// VAE mini-batch size.
     #[arg(long, default_value_t = 500)]
@@ -271,12 +274,29 @@ fn report(r: usize, vae: &[VaeRound], gmm: &[GmmRound], mlda: &[MldaRound]) {
     eprintln!("{line}");
 }
 
+/// Refuses to write into a non-empty output directory unless `force`.
+pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
+    let non_empty = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if non_empty && !force {
+        anyhow::bail!(
+            "--out-dir {} is not empty (an earlier run?); choose another directory, or pass \
+             --force to overwrite its files",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 fn write_summary(out: &Path, s: &Summary) -> Result<()> {
     crate::atomic::write_str(&out.join("summary.json"), &serde_json::to_string_pretty(s)?)
 }
 
 /// Runs a pipeline.
 pub fn run(args: &SerketArgs) -> Result<()> {
+    let a = match &args.pipeline {
+        Pipeline::VaeGmm(a) | Pipeline::VaeGmmMlda(a) => a,
+    };
+    check_out_dir(&a.out, a.force)?;
     let s = match &args.pipeline {
         Pipeline::VaeGmm(a) => vae_gmm(Inputs::load(a, false)?, a)?,
         Pipeline::VaeGmmMlda(a) => vae_gmm_mlda(Inputs::load(a, true)?, a)?,

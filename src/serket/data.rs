@@ -133,6 +133,12 @@ pub fn read_zip_matrix(zip_path: &Path, member: &str) -> Result<Matrix> {
 }
 
 fn read_zip_text(zip_path: &Path, member: &str) -> Result<String> {
+    if !zip_path.exists() {
+        anyhow::bail!(
+            "zip archive {} does not exist: {ZIP_HOW_TO_GET}",
+            zip_path.display()
+        );
+    }
     let file = std::fs::File::open(zip_path)
         .with_context(|| format!("cannot open zip archive {}", zip_path.display()))?;
     let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
@@ -197,6 +203,11 @@ impl std::fmt::Display for Source {
 pub const ZIP_IMAGES: &str = "data/data1.txt";
 pub const ZIP_SPEECH: &str = "data/data2.txt";
 pub const ZIP_CATEGORY: &str = "data/category.txt";
+
+/// Where to get the tutorial archive when it is missing.
+pub const ZIP_HOW_TO_GET: &str = "download the Serket tutorials' data.zip from \
+https://github.com/naka-lab/Serket/raw/master/examples/VAE+GMM+MLDA/data.zip (3,995,351 bytes) \
+and pass its path with --data";
 
 /// Default location of the tutorial archive, relative to the repository root.
 pub const DEFAULT_ZIP: &str = "../shared/data/serket/VAE+GMM+MLDA/data.zip";

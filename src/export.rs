@@ -1,0 +1,288 @@
+//! The weights-only model of a run: `model.safetensors` (every network variable, BatchNorm
+//! running statistics included, no optimiser state) and `config.json` (network, sizes, K,
+//! likelihood, input scaling). Written at the end of training and by `gmvae export RUN`; this is
+//! what `gmvae predict` and the README's Python snippet load.
+
+use crate::data::table::{LikelihoodChoice, Scaler};
+use crate::objective::ObjectiveKind;
+use crate::options::{DataSet, Options};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use gmvae_models::{Gmvae, GmvaeConfig, Likelihood, Network};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// File names inside a run directory.
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+const FORMAT: &str = "gmvae-model-1";
+
+/// `config.json`: everything needed to rebuild the networks and prepare an input row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub format: String,
+    pub preset: String,
+    pub data_set: DataSet,
+    /// `fc`, `conv_mnist` or `conv_svhn`.
+    pub network: String,
+    /// v1: clusters from the q(z|y) head; v2: from p(z | mean x, mean w).
+    pub objective: ObjectiveKind,
+    /// Dy, values per input row.
+    pub dy: usize,
+    pub image_shape: Option<[usize; 3]>,
+    pub x_size: usize,
+    pub w_size: usize,
+    #[serde(rename = "K")]
+    pub k: usize,
+    pub hidden_size: usize,
+    pub n_filters: usize,
+    /// `bernoulli` or `gaussian`.
+    pub likelihood: LikelihoodChoice,
+    /// BatchNorm's epsilon (eval mode: (h - running_mean) / sqrt(running_var + eps)).
+    pub batchnorm_eps: f64,
+    /// Applied to each input row: (y - shift) / scale. Identity for images (pixels are / 255).
+    pub scaling: Scaler,
+    /// Feature column names of a table with a header.
+    pub columns: Option<Vec<String>>,
+    /// The training table's label column (left out of the features).
+    pub label_column: Option<String>,
+    /// Epochs the weights were trained for.
+    pub epoch: usize,
+}
+
+impl ModelConfig {
+    /// The config of a run trained with `opts` (a table's `opts` carries its fitted scaling).
+    pub fn new(opts: &Options, config: &GmvaeConfig, epoch: usize) -> Result<Self> {
+        let (scaling, columns, label_column) = match opts.data_set {
+            DataSet::Table => {
+                let t = opts.table.as_ref().context("table options missing")?;
+                let f = t
+                    .fitted
+                    .as_ref()
+                    .context("opts.json has no fitted scaling (was the run trained?)")?;
+                (f.scaler.clone(), f.columns.clone(), t.label_column.clone())
+            }
+            _ => (Scaler::identity(config.dy), None, None),
+        };
+        Ok(Self {
+            format: FORMAT.into(),
+            preset: opts.preset.clone(),
+            data_set: opts.data_set,
+            network: match config.network {
+                Network::Fc => "fc",
+                Network::ConvMnist => "conv_mnist",
+                Network::ConvSvhn => "conv_svhn",
+            }
+            .into(),
+            objective: opts.objective,
+            dy: config.dy,
+            image_shape: config.image_shape,
+            x_size: config.dx,
+            w_size: config.dw,
+            k: config.k,
+            hidden_size: config.hidden,
+            n_filters: config.filters,
+            likelihood: match config.likelihood {
+                Likelihood::Bernoulli => LikelihoodChoice::Bernoulli,
+                Likelihood::Gaussian => LikelihoodChoice::Gaussian,
+            },
+            batchnorm_eps: candle_nn::BatchNormConfig::default().eps,
+            scaling,
+            columns,
+            label_column,
+            epoch,
+        })
+    }
+
+    /// The network sizes.
+    pub fn gmvae_config(&self) -> Result<GmvaeConfig> {
+        Ok(GmvaeConfig {
+            network: match self.network.as_str() {
+                "fc" => Network::Fc,
+                "conv_mnist" => Network::ConvMnist,
+                "conv_svhn" => Network::ConvSvhn,
+                other => bail!("unknown network `{other}` (expected fc, conv_mnist or conv_svhn)"),
+            },
+            dy: self.dy,
+            image_shape: self.image_shape,
+            dx: self.x_size,
+            dw: self.w_size,
+            k: self.k,
+            hidden: self.hidden_size,
+            filters: self.n_filters,
+            likelihood: match self.likelihood {
+                LikelihoodChoice::Gaussian => Likelihood::Gaussian,
+                _ => Likelihood::Bernoulli,
+            },
+            qz_head: self.objective == ObjectiveKind::V1,
+        })
+    }
+
+    /// Reads `config.json` of `run_dir`.
+    pub fn load(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (train the run to the end, or run `gmvae export {}`)",
+                path.display(),
+                run_dir.display()
+            )
+        })?;
+        let c: Self = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a gmvae config.json", path.display()))?;
+        if c.format != FORMAT {
+            bail!(
+                "{}: unknown format `{}` (expected {FORMAT})",
+                path.display(),
+                c.format
+            );
+        }
+        if c.scaling.shift.len() != c.dy || c.scaling.scale.len() != c.dy {
+            bail!(
+                "{}: scaling has {} values for {} input columns",
+                path.display(),
+                c.scaling.shift.len(),
+                c.dy
+            );
+        }
+        Ok(c)
+    }
+}
+
+/// Writes `model.safetensors` and `config.json` into `dir`, each atomically.
+pub fn write(
+    dir: &Path,
+    opts: &Options,
+    config: &GmvaeConfig,
+    vars: &[(String, Var)],
+    epoch: usize,
+) -> Result<()> {
+    let tensors: Vec<(String, Tensor)> = vars
+        .iter()
+        .map(|(n, v)| Ok((n.clone(), v.as_tensor().to_device(&Device::Cpu)?)))
+        .collect::<Result<_>>()?;
+    write_tensors(dir, &ModelConfig::new(opts, config, epoch)?, &tensors)
+}
+
+fn write_tensors(dir: &Path, config: &ModelConfig, tensors: &[(String, Tensor)]) -> Result<()> {
+    let meta = HashMap::from([("format".to_string(), FORMAT.to_string())]);
+    let bytes =
+        safetensors::tensor::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))?;
+    crate::atomic::write(&dir.join(MODEL_FILE), &bytes)?;
+    crate::atomic::write_str(
+        &dir.join(CONFIG_FILE),
+        &serde_json::to_string_pretty(config)?,
+    )
+}
+
+/// Loads the exported model of `run_dir` on `device`, in BatchNorm eval use.
+pub fn load_model(run_dir: &Path, device: &Device) -> Result<(ModelConfig, Gmvae)> {
+    let config = ModelConfig::load(run_dir)?;
+    let path = run_dir.join(MODEL_FILE);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "cannot read {} (run `gmvae export {}`)",
+            path.display(),
+            run_dir.display()
+        )
+    })?;
+    let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
+        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    let net = Gmvae::new(config.gmvae_config()?, vb).with_context(|| {
+        format!(
+            "{} does not match {} (missing or misshapen weights)",
+            path.display(),
+            CONFIG_FILE
+        )
+    })?;
+    Ok((config, net))
+}
+
+/// `gmvae export RUN`: the weights-only model from the run's last checkpoint.
+pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
+    let opts = Options::load(run_dir)?;
+    let ckpt = run_dir.join(crate::checkpoint::FILE);
+    let bytes = std::fs::read(&ckpt)
+        .with_context(|| format!("cannot read checkpoint {}", ckpt.display()))?;
+    let bad = || format!("{} is not a gmvae checkpoint", ckpt.display());
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).with_context(bad)?;
+    let epoch: usize = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("epoch"))
+        .and_then(|e| e.parse().ok())
+        .with_context(bad)?;
+    let all = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_context(bad)?;
+    let weights: HashMap<&str, &Tensor> = all
+        .iter()
+        .filter_map(|(n, t)| n.strip_prefix("model.").map(|n| (n, t)))
+        .collect();
+    // Dy is not in opts.json: the first layer's width says it (images: the preset's shape).
+    let image_shape = match (opts.network, opts.data_set) {
+        (crate::options::NetworkKind::Fc, _) => None,
+        (_, DataSet::Svhn) => Some([3, 32, 32]),
+        _ => Some([1, 28, 28]),
+    };
+    let dy = match image_shape {
+        Some(s) => s.iter().product(),
+        None => weights
+            .get("recognition.fc1.linear.weight")
+            .with_context(bad)?
+            .dim(1)?,
+    };
+    let dataset = crate::data::Dataset {
+        name: String::new(),
+        dy,
+        image_shape,
+        train: crate::data::Split::new(Vec::new(), None, dy)?,
+        test: None,
+    };
+    let config = crate::train::model_config(&opts, &dataset)?;
+    // The variables the model expects, by name and shape, must all be in the checkpoint.
+    let varmap = VarMap::new();
+    Gmvae::new(
+        config.clone(),
+        VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
+    )?;
+    let mut tensors = Vec::new();
+    for (n, v) in varmap.data().lock().expect("varmap lock").iter() {
+        let t = weights.get(n.as_str()).with_context(|| {
+            format!(
+                "{}: missing weights `{n}` (different settings?)",
+                ckpt.display()
+            )
+        })?;
+        if t.dims() != v.dims() {
+            bail!(
+                "{}: `{n}` has shape {:?}, opts.json implies {:?}",
+                ckpt.display(),
+                t.dims(),
+                v.dims()
+            );
+        }
+        tensors.push((n.clone(), (*t).clone()));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    write_tensors(run_dir, &ModelConfig::new(&opts, &config, epoch)?, &tensors)?;
+    Ok(run_dir.join(MODEL_FILE))
+}
+
+/// `gmvae export` flags.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The run directory (holding opts.json and checkpoint.safetensors).
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
+}
+
+pub fn run(args: &ExportArgs) -> Result<()> {
+    let path = export_run(&args.run)?;
+    println!(
+        "wrote {} and {}",
+        path.display(),
+        args.run.join(CONFIG_FILE).display()
+    );
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! `gmvae predict`: clusters rows with a run's exported model. Per row: the predicted component,
+//! the cluster posterior (v1: q(z|y); v2: p(z | mean x, mean w)) and the q(x|y) mean (the
+//! embedding), as CSV or `.npy`. Rows are read, scaled as in training, and written in batches, so
+//! a text or `.npy` file larger than memory streams through.
+
+use crate::data::npy;
+use crate::data::table::{label_indices, TableReader};
+use crate::export::{load_model, ModelConfig};
+use crate::metrics;
+use crate::objective::{self, ObjectiveKind};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor, D};
+use gmvae_models::Gmvae;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// `gmvae predict` flags.
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// Run directory holding model.safetensors and config.json (written at the end of training,
+    /// or by `gmvae export RUN_DIR`).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// Rows to cluster: a table with the training columns (CSV/TSV, whitespace text, .npy,
+    /// .safetensors), or an MNIST IDX images file (raw or .gz) for an MNIST run.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Output file, `.csv` or `.npy` by extension [default: CSV on stdout]. Columns: component,
+    /// q_z_0..q_z_{K-1}, x_mean_0..x_mean_{Dx-1} (CSV adds the label column when --data has one).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Label column of --data, copied to the CSV and scored [default: the training run's label
+    /// column, when --data has it].
+    #[arg(long, value_name = "NAME|INDEX")]
+    pub label_column: Option<String>,
+    /// Safetensors input: the 2-D data tensor (default: the only 2-D tensor).
+    #[arg(long)]
+    pub tensor: Option<String>,
+    /// Rows per forward pass (and per read from the file).
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// 0: CPU; 1: CUDA (needs a build with --features cuda).
+    #[arg(long, default_value_t = 0)]
+    pub gpu: u8,
+    /// CUDA device index, 0-based.
+    #[arg(long, default_value_t = 0)]
+    pub gpu_id: usize,
+}
+
+/// Whether `path` looks like an IDX images file (by name, or by its magic number).
+fn is_idx_images(path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if name.contains("idx3") {
+        return true;
+    }
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && u32::from_be_bytes(head) == 2051
+}
+
+/// Opens `--data` as rows of the model's input.
+fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
+    let path = &args.data;
+    if !path.is_file() {
+        bail!("--data {}: no such file", path.display());
+    }
+    if is_idx_images(path) {
+        let bytes = crate::data::mnist::read_maybe_gz(path)?;
+        let (n, rows, cols, px) = crate::data::mnist::parse_images(&bytes, path)?;
+        if rows * cols != config.dy {
+            bail!(
+                "{}: images of {rows}x{cols} pixels, the model takes {} values per row",
+                path.display(),
+                config.dy
+            );
+        }
+        let y = px.iter().map(|&p| p as f32 / 255.0).collect();
+        eprintln!("predict: {} holds {n} images", path.display());
+        return TableReader::from_rows(path, y, config.dy);
+    }
+    let tensor = args.tensor.as_deref();
+    let mut reader = TableReader::open(path, args.label_column.as_deref(), tensor)?;
+    // The training file's label column, when this file has it too (one column more).
+    if let (None, Some(l)) = (&args.label_column, &config.label_column) {
+        if reader.d == config.dy + 1 {
+            reader = TableReader::open(path, Some(l), tensor)?;
+        }
+    }
+    if reader.d != config.dy {
+        bail!(
+            "{}: {} feature columns{}, but the model was trained on {}{}",
+            path.display(),
+            reader.d,
+            if reader.has_labels() {
+                " besides the label column"
+            } else {
+                ""
+            },
+            config.dy,
+            config
+                .columns
+                .as_ref()
+                .map(|c| format!(" ({})", c.join(", ")))
+                .unwrap_or_default()
+        );
+    }
+    Ok(reader)
+}
+
+/// Cluster posteriors and q(x|y) means of scaled rows `y` `[B, Dy]`, in BatchNorm eval mode.
+pub fn posterior(net: &Gmvae, objective: ObjectiveKind, y: &Tensor) -> Result<(Tensor, Tensor)> {
+    let post = net.recognition.forward_t(y, false)?;
+    let q = match objective {
+        ObjectiveKind::V1 => candle_nn::ops::softmax(
+            post.qz_logits
+                .as_ref()
+                .context("the model has no q(z|y) head")?,
+            D::Minus1,
+        )?,
+        ObjectiveKind::V2 => {
+            let prior = net.prior.forward(&post.mean_w)?;
+            objective::log_p_z_given_xw(&post.mean_x, &prior)?.exp()?
+        }
+    };
+    Ok((q, post.mean_x))
+}
+
+/// Where rows go.
+enum Sink<'a, W: Write + std::io::Seek> {
+    Csv(&'a mut dyn Write),
+    Npy(npy::Writer<W>),
+}
+
+/// Labels seen, and the online state of the AAE rule (each cluster's most confident row).
+#[derive(Default)]
+struct Scoring {
+    assign: Vec<usize>,
+    labels: Vec<String>,
+    best: Vec<(f32, usize)>,
+}
+
+/// What a prediction pass did.
+pub struct Report {
+    pub rows: usize,
+    pub sizes: Vec<usize>,
+    pub scores: Option<metrics::ClusterScores>,
+}
+
+fn predict_into<W: Write + std::io::Seek>(
+    reader: &mut TableReader,
+    net: &Gmvae,
+    config: &ModelConfig,
+    device: &Device,
+    batch_size: usize,
+    mut sink: Sink<W>,
+) -> Result<(Report, Option<W>)> {
+    let (k, dx) = (config.k, config.x_size);
+    if let Sink::Csv(w) = &mut sink {
+        let mut head: Vec<String> = vec!["component".into()];
+        head.extend((0..k).map(|j| format!("q_z_{j}")));
+        head.extend((0..dx).map(|j| format!("x_mean_{j}")));
+        if reader.has_labels() {
+            head.push("label".into());
+        }
+        writeln!(w, "{}", head.join(","))?;
+    }
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let (len, unit) = match (reader.total_rows(), reader.file_len) {
+            (Some(n), _) => (n as u64, "{pos}/{len} rows"),
+            (None, b) => (b, "{bytes}/{total_bytes}"),
+        };
+        let b = indicatif::ProgressBar::new(len);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "predict [{{bar:30}}] {unit} eta {{eta}}"
+            ))
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    });
+    let mut report = Report {
+        rows: 0,
+        sizes: vec![0; k],
+        scores: None,
+    };
+    let mut scoring = Scoring {
+        best: vec![(f32::NEG_INFINITY, 0); k],
+        ..Default::default()
+    };
+    while let Some(mut batch) = reader.next_batch(batch_size)? {
+        config.scaling.apply(&mut batch.y);
+        let y = Tensor::from_vec(batch.y, (batch.rows, config.dy), device)?;
+        let (q, mx) = posterior(net, config.objective, &y)?;
+        let q: Vec<f32> = q.flatten_all()?.to_vec1()?;
+        let mx: Vec<f32> = mx.flatten_all()?.to_vec1()?;
+        let comp = metrics::argmax_rows(&q, k, batch.rows)?;
+        let mut out = Vec::with_capacity(batch.rows * (1 + k + dx));
+        for (i, &c) in comp.iter().enumerate() {
+            report.sizes[c] += 1;
+            for (j, &v) in q[i * k..(i + 1) * k].iter().enumerate() {
+                if v > scoring.best[j].0 {
+                    scoring.best[j] = (v, report.rows + i);
+                }
+            }
+            out.push(c as f32);
+            out.extend_from_slice(&q[i * k..(i + 1) * k]);
+            out.extend_from_slice(&mx[i * dx..(i + 1) * dx]);
+        }
+        match &mut sink {
+            Sink::Csv(w) => {
+                for (i, row) in out.chunks(1 + k + dx).enumerate() {
+                    let mut line = format!("{}", comp[i]);
+                    for v in &row[1..] {
+                        line.push(',');
+                        line.push_str(&v.to_string());
+                    }
+                    if let Some(l) = &batch.labels {
+                        line.push(',');
+                        line.push_str(&csv_field(&l[i]));
+                    }
+                    writeln!(w, "{line}")?;
+                }
+            }
+            Sink::Npy(w) => w.write_rows(&out)?,
+        }
+        if let Some(l) = batch.labels {
+            scoring.assign.extend(&comp);
+            scoring.labels.extend(l);
+        }
+        report.rows += batch.rows;
+        if let Some(b) = &bar {
+            b.set_position(match reader.total_rows() {
+                Some(_) => report.rows as u64,
+                None => reader.bytes_read(),
+            });
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if report.rows == 0 {
+        bail!("no rows to predict");
+    }
+    if !scoring.labels.is_empty() {
+        let (labels, _) = label_indices(&scoring.labels);
+        let cluster_label: Vec<usize> = scoring.best.iter().map(|&(_, i)| labels[i]).collect();
+        let hits = scoring
+            .assign
+            .iter()
+            .zip(&labels)
+            .filter(|(&a, &t)| cluster_label[a] == t)
+            .count();
+        report.scores = Some(metrics::ClusterScores {
+            aae: hits as f64 / labels.len() as f64,
+            hungarian: metrics::hungarian_accuracy(&scoring.assign, &labels)?,
+            majority: metrics::majority_accuracy(&scoring.assign, &labels)?,
+            nmi: metrics::nmi(&scoring.assign, &labels)?,
+            ari: metrics::ari(&scoring.assign, &labels)?,
+        });
+    }
+    let inner = match sink {
+        Sink::Csv(w) => {
+            w.flush()?;
+            None
+        }
+        Sink::Npy(w) => Some(w.finish()?),
+    };
+    Ok((report, inner))
+}
+
+/// Quotes a CSV field when it needs it.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// Runs `gmvae predict`.
+pub fn run(args: &PredictArgs) -> Result<Report> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let device = crate::device::select(args.gpu, args.gpu_id)?;
+    let (config, net) = load_model(&args.run, &device)?;
+    let mut reader = open_input(args, &config)?;
+    let (report, dest) = match &args.out {
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            let sink: Sink<std::io::Cursor<Vec<u8>>> = Sink::Csv(&mut lock);
+            let (r, _) = predict_into(&mut reader, &net, &config, &device, args.batch_size, sink)?;
+            (r, "stdout".to_string())
+        }
+        Some(out) => {
+            let ext = out
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let r = crate::atomic::write_with(out, |w| match ext.as_str() {
+                "csv" => {
+                    let sink: Sink<std::io::Cursor<Vec<u8>>> = Sink::Csv(w);
+                    predict_into(&mut reader, &net, &config, &device, args.batch_size, sink)
+                        .map(|(r, _)| r)
+                }
+                "npy" => {
+                    let sink = Sink::Npy(npy::Writer::new(w, 1 + config.k + config.x_size)?);
+                    predict_into(&mut reader, &net, &config, &device, args.batch_size, sink)
+                        .map(|(r, _)| r)
+                }
+                _ => bail!("--out {}: expected a .csv or .npy file name", out.display()),
+            })?;
+            (r, out.display().to_string())
+        }
+    };
+    let mut msg = format!(
+        "predicted {} rows with {} (K={}, epoch {}) -> {dest}; rows per component: {}",
+        report.rows,
+        args.run.display(),
+        config.k,
+        config.epoch,
+        report
+            .sizes
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(c, n)| format!("{c}:{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if let Some(s) = report.scores {
+        msg += &format!(
+            "\nagainst the labels: acc {:.4} (AAE rule), hungarian {:.4}, majority {:.4}, NMI {:.4}, ARI {:.4}",
+            s.aae, s.hungarian, s.majority, s.nmi, s.ari
+        );
+    }
+    // Keep stdout clean when it carries the CSV.
+    if args.out.is_none() {
+        eprintln!("{msg}");
+    } else {
+        println!("{msg}");
+    }
+    Ok(report)
+}
