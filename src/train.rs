@@ -375,6 +375,7 @@ pub fn run_dir(opts: &Options) -> PathBuf {
 pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     opts.validate()?;
     let dir = run_dir(opts);
+    let _lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
     let device = crate::device::select(opts.gpu, opts.gpu_id)?;
     let dataset = load_dataset(opts)?;
     let model = Model::new(opts, &dataset, &device)?;
@@ -383,7 +384,9 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
     let metrics_path = dir.join("metrics.csv");
     let ckpt = dir.join(checkpoint::FILE);
     let (start, mut rows) = if resume {
+        crate::run_lock::check_has_checkpoint(&dir, &ckpt)?;
         let done = checkpoint::load(&ckpt, &model.vars, &mut adam)?;
+        crate::run_lock::check_done(&ckpt, done, opts.epoch)?;
         let rows = if metrics_path.exists() {
             metrics_up_to(&metrics_path, done)?
         } else {
@@ -405,11 +408,8 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
         }
         (1, Vec::new())
     };
-    // On resume this records a raised --epoch (or another device) for the next resume.
-    atomic::write_str(
-        &dir.join(Options::FILE),
-        &serde_json::to_string_pretty(opts)?,
-    )?;
+    // On resume this records a raised --epoch for the next resume, and nothing else.
+    crate::run_lock::record_options(&dir, opts, resume)?;
     let labelled = dataset.eval_split().labels.is_some();
     println!(
         "gmvae: preset {} on {} ({} train / {} test points, Dy={}), {} objective, K={}, M={}, device {:?}",
@@ -454,18 +454,13 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
             let (eps_x, eps_w) =
                 objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, &device)?;
             let out = objective::evaluate(&model.net, &cfg, &y, &eps_x, &eps_w, true)?;
-            if !out.values.loss.is_finite() {
-                bail!(
-                    "the loss became {} at epoch {epoch}, step {} (try a smaller --learning-rate)",
-                    out.values.loss,
-                    s + 1
-                );
-            }
+            crate::guard::check_loss(out.values.loss, epoch, s + 1, opts.learning_rate)?;
             adam.step(&out.loss.backward()?)?;
             sum += out.values;
             progress.step(s + 1, sum.loss / ((s + 1) * b) as f64);
         }
         progress.finish();
+        crate::guard::check_state(&model.vars, &adam, epoch, steps, opts.learning_rate)?;
         let seen = (steps * b).min(n) as f64;
         let per_point = |v: f64| v / seen;
         let terms = TermValues {

@@ -95,25 +95,42 @@ fn bench(preset: &str, steps: usize, repeats: usize, device: &Device) -> Result<
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {}", gmvae::cli::error_line(&e));
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let mut steps = 20;
     let mut repeats = 5;
     let mut gpu = false;
     let mut presets = vec![];
-    let mut args = std::env::args().skip(1);
+    // args_os: a non-UTF-8 argument is an error here, not a panic inside std::env::args.
+    let mut args = std::env::args_os().skip(1).map(|a| {
+        a.into_string()
+            .map_err(|a| anyhow::anyhow!("bench: argument {a:?} is not valid UTF-8"))
+    });
+    let number = |flag: &str, v: Option<Result<String>>, max: usize| -> Result<usize> {
+        let v = v.transpose()?.unwrap_or_default();
+        let n: usize = v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("bench: {flag} needs a whole number, found `{v}`"))?;
+        gmvae::limits::count(&format!("bench: {flag}"), n, max)?;
+        Ok(n)
+    };
     while let Some(a) = args.next() {
+        let a = a?;
         match a.as_str() {
-            "--steps" => steps = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
-            "--repeats" => repeats = args.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "--steps" => steps = number("--steps", args.next(), 1_000_000)?,
+            "--repeats" => repeats = number("--repeats", args.next(), 1_000)?,
             "--gpu" => gpu = true,
             p @ ("spiral" | "mnist_fc" | "mnist" | "svhn") => presets.push(p.to_string()),
             other => bail!(
                 "bench: unknown argument `{other}` (use --steps N, --repeats R, --gpu, presets)"
             ),
         }
-    }
-    if steps == 0 || repeats == 0 {
-        bail!("bench: --steps and --repeats must be positive numbers");
     }
     if presets.is_empty() {
         presets = vec!["spiral".into(), "mnist_fc".into()];

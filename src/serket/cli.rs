@@ -91,6 +91,29 @@ impl Default for PipelineArgs {
     }
 }
 
+impl PipelineArgs {
+    /// Checks every count and weight against its bound before anything is read or allocated.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits as l;
+        l::count("--k", self.k, l::MAX_K)?;
+        l::count("--latent", self.latent, l::MAX_LATENT)?;
+        l::count("--rounds", self.rounds, l::MAX_EPOCHS)?;
+        l::count("--epochs", self.epochs, l::MAX_EPOCHS)?;
+        l::count("--batch-size", self.batch_size, l::MAX_BATCH)?;
+        l::count("--gmm-iters", self.gmm_iters, l::MAX_EPOCHS)?;
+        l::count("--mlda-iters", self.mlda_iters, l::MAX_EPOCHS)?;
+        for &w in &self.weights {
+            if !(w.is_finite() && w > 0.0 && w <= l::MAX_MLDA_WEIGHT) {
+                anyhow::bail!(
+                    "--weights: each must be a number of words per document in (0, {}], found {w}",
+                    l::MAX_MLDA_WEIGHT
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Inputs of a pipeline.
 pub struct Inputs {
     pub images: Matrix,
@@ -257,12 +280,39 @@ fn report(r: usize, vae: &[VaeRound], gmm: &[GmmRound], mlda: &[MldaRound]) {
     eprintln!("{line}");
 }
 
+/// Temporary files of killed writes in the output root and its module folders.
+fn remove_stale_temporaries(out: &Path) -> Result<()> {
+    // Modules write module%03d_<name>/ and its per-round folders: three levels.
+    fn walk(dir: &Path, depth: usize) -> Result<usize> {
+        let mut removed = crate::atomic::remove_stale(dir, false)?;
+        if depth > 0 {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                    removed += walk(&e.path(), depth - 1)?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+    let removed = walk(out, 2)?;
+    if removed > 0 {
+        eprintln!(
+            "removed {removed} temporary file(s) left in {} by a killed run",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 fn write_summary(out: &Path, s: &Summary) -> Result<()> {
     crate::atomic::write_str(&out.join("summary.json"), &serde_json::to_string_pretty(s)?)
 }
 
 /// Runs a pipeline.
 pub fn run(args: &SerketArgs) -> Result<()> {
+    let (Pipeline::VaeGmm(a) | Pipeline::VaeGmmMlda(a)) = &args.pipeline;
+    a.validate()?;
+    remove_stale_temporaries(&a.out)?;
     let s = match &args.pipeline {
         Pipeline::VaeGmm(a) => vae_gmm(Inputs::load(a, false)?, a)?,
         Pipeline::VaeGmmMlda(a) => vae_gmm_mlda(Inputs::load(a, true)?, a)?,
