@@ -146,8 +146,9 @@ pub struct TrainArgs {
     /// SVHN: add extra_32x32.mat to the training data.
     #[arg(long)]
     pub svhn_extra: bool,
-    /// Continue the run in this directory from its last checkpoint (its opts.json is used;
-    /// --epoch may raise the total).
+    /// Continue the run in this directory from its last checkpoint with the options of its
+    /// opts.json; only --epoch (to raise the total; recorded), --gpu, --gpu-id and --threads
+    /// may be given.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
     /// CPU threads for candle (sets RAYON_NUM_THREADS; 1 is fastest on a busy 2-core machine).

@@ -152,7 +152,7 @@ fn render_images(dump: &LatentDump, shape: [usize; 3], grid: ImageGrid, out: &Pa
         bail!("cannot draw images with {c} channels (need 1 or 3)");
     }
     gmvae::limits::at_most("--count", grid.count, gmvae::limits::MAX_GRID_COUNT)?;
-    gmvae::limits::at_most("--cols", grid.cols, gmvae::limits::MAX_GRID_COLS)?;
+    gmvae::limits::count("--cols", grid.cols, gmvae::limits::MAX_GRID_COLS)?;
     let n = grid.count.min(dump.n);
     if n == 0 || grid.cols == 0 {
         bail!(
