@@ -895,7 +895,7 @@ fn serket_cases(cases: &mut Vec<Case>, work: &Path) {
     let out = p(&work.join("serket-out"));
     let row = |i: usize| {
         (0..784)
-            .map(|j| if (i + j) % 7 == 0 { "1" } else { "0" })
+            .map(|j| if (i + j).is_multiple_of(7) { "1" } else { "0" })
             .collect::<Vec<_>>()
             .join(" ")
     };

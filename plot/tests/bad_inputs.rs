@@ -72,24 +72,24 @@ fn plot_binaries_give_clear_errors_on_bad_inputs() {
     let image = tiny_run(&runs, "image", "mnist_fc", &mnist);
     let (sp, im) = (p(&spiral), p(&image));
     let out = |name: &str| p(&w.join(name));
-    let mut cases = Vec::new();
-
     // Valid inputs.
-    cases.push(ok(
-        "plot_all on a spiral run",
-        ALL,
-        os(&[&sp, "--out-dir", &out("all")]),
-    ));
-    cases.push(ok(
-        "plot_samples --cols 2",
-        SAMPLES,
-        os(&[&im, "--cols", "2", "-o", &out("s.png")]),
-    ));
-    cases.push(ok(
-        "plot_recon on an image run",
-        RECON,
-        os(&[&im, "-o", &out("r.png")]),
-    ));
+    let mut cases = vec![
+        ok(
+            "plot_all on a spiral run",
+            ALL,
+            os(&[&sp, "--out-dir", &out("all")]),
+        ),
+        ok(
+            "plot_samples --cols 2",
+            SAMPLES,
+            os(&[&im, "--cols", "2", "-o", &out("s.png")]),
+        ),
+        ok(
+            "plot_recon on an image run",
+            RECON,
+            os(&[&im, "-o", &out("r.png")]),
+        ),
+    ];
 
     // plot_samples.
     cases.push(err(
