@@ -22,15 +22,18 @@ pub fn first_non_finite<'a>(
 }
 
 fn advice(epoch: usize, lr: f64) -> String {
-    let last = match epoch {
-        0 | 1 => "no checkpoint was written".to_string(),
-        e => format!("the checkpoint of epoch {} is intact", e - 1),
-    };
-    format!(
-        "training diverged; {last}. Start a new run (another --id) with a smaller \
-         --learning-rate than {lr} (e.g. {:e})",
-        lr / 10.0
-    )
+    let smaller = format!("a smaller --learning-rate than {lr} (e.g. {:e})", lr / 10.0);
+    match epoch {
+        0 | 1 => format!(
+            "training diverged before its first checkpoint; start again with {smaller} (the same \
+             --id may be reused)"
+        ),
+        e => format!(
+            "training diverged; the checkpoint of epoch {} is intact. Start a new run (another \
+             --id) with {smaller}",
+            e - 1
+        ),
+    }
 }
 
 /// Errors when the loss of `step` (1-based) of `epoch` is not finite.
@@ -60,8 +63,8 @@ pub fn check_state(
         .chain(state.iter().map(|(n, t)| (n.as_str(), t)));
     if let Some(name) = first_non_finite(all)? {
         bail!(
-            "`{name}` holds a NaN or infinity after step {steps} of epoch {epoch} (learning \
-             rate {lr}): {}",
+            "`{name}` became NaN or infinite during epoch {epoch} (found when checked after its \
+             step {steps}; learning rate {lr}): {}",
             advice(epoch, lr)
         );
     }

@@ -43,6 +43,9 @@ impl RunLock {
         } else if !dir.is_dir() {
             bail!("{} is not a run directory", dir.display());
         }
+        if create && !created {
+            check_run_files(dir)?;
+        }
         let path = dir.join(FILE);
         let file = File::options()
             .create(true)
@@ -67,6 +70,7 @@ impl RunLock {
             dir: dir.to_path_buf(),
             created,
         };
+
         // Nothing else writes into a locked run directory, so its temporary files are leftovers
         // of a killed write.
         let removed = crate::atomic::remove_stale(dir, true)?;
@@ -93,6 +97,35 @@ impl Drop for RunLock {
             }
         }
     }
+}
+
+/// A fresh run may reuse an existing directory only when it holds nothing but a run's own files
+/// (a run killed in its first epoch, or one whose pictures were drawn): never a folder of
+/// something else, which the run would litter or overwrite.
+fn check_run_files(dir: &Path) -> Result<()> {
+    const OWN: [&str; 6] = [
+        FILE,
+        "opts.json",
+        "metrics.csv",
+        "latent.safetensors",
+        "checkpoint.safetensors",
+        "samples.png",
+    ];
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        let own = OWN.contains(&name.as_ref())
+            || name.ends_with(".png")
+            || (name.starts_with('.') && name.ends_with(".tmp"));
+        if !own {
+            bail!(
+                "{} already exists and is not a gmvae run directory (it holds `{name}`); choose \
+                 another --id or --out-dir",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes `opts.json` for a fresh run. On resume the file is kept as it is, except that a raised

@@ -880,6 +880,60 @@ fn resume_cases(cases: &mut Vec<Case>, work: &Path) {
         resume(&dir, &["--epoch", "2"]),
         &["checkpoint.safetensors"],
     ));
+    // Divergence after a checkpoint: the run stops and the epoch-1 checkpoint stays as it was.
+    let dir = variant("diverge");
+    set_opts(&dir, "learning_rate", 2.0.into());
+    set_opts(&dir, "epoch", 20.into());
+    let (d2, before) = (
+        dir.clone(),
+        std::fs::read(base.join("checkpoint.safetensors")).unwrap(),
+    );
+    cases.push(
+        err(
+            "a run diverging after its first checkpoint",
+            GMVAE,
+            resume(&dir, &[]),
+            &["diverged", "epoch 2", "checkpoint of epoch 1 is intact"],
+        )
+        .then(move || {
+            match std::fs::read(d2.join("checkpoint.safetensors")).unwrap() == before {
+                true => Ok(()),
+                false => Err("the checkpoint changed".into()),
+            }
+        }),
+    );
+    // A fresh run may reuse the directory of a run killed in its first epoch...
+    let dir = variant("restart");
+    std::fs::remove_file(dir.join("checkpoint.safetensors")).unwrap();
+    let d2 = dir.clone();
+    cases.push(
+        ok(
+            "fresh run over a run killed in epoch 1",
+            GMVAE,
+            tiny(&runs, "restart", &[]),
+        )
+        .then(move || match d2.join("checkpoint.safetensors").exists() {
+            true => Ok(()),
+            false => Err("no checkpoint written".into()),
+        }),
+    );
+    // ...but not a folder of something else.
+    let other = runs.join("notarun");
+    std::fs::create_dir_all(&other).unwrap();
+    write(&other.join("notes.txt"), "mine");
+    let o2 = other.clone();
+    cases.push(
+        err(
+            "fresh run into a folder that is not a run",
+            GMVAE,
+            tiny(&runs, "notarun", &[]),
+            &["notarun", "not a gmvae run directory", "notes.txt"],
+        )
+        .then(move || match std::fs::read_dir(&o2).unwrap().count() {
+            1 => Ok(()), // notes.txt alone
+            n => Err(format!("{n} files in the folder")),
+        }),
+    );
     // A fresh run into a directory that holds a run is refused.
     cases.push(err(
         "fresh run over an existing run",
