@@ -36,6 +36,16 @@ impl RunLock {
     /// Locks `dir`, creating it when `create` (a fresh run). Fails at once, naming the
     /// directory, when another process holds the lock.
     pub fn acquire(dir: &Path, create: bool) -> Result<Self> {
+        Self::lock(dir, create, true)
+    }
+
+    /// Locks an output folder that holds something else than a training run (the Serket
+    /// pipelines' `--out`), creating it if needed.
+    pub fn acquire_output(dir: &Path) -> Result<Self> {
+        Self::lock(dir, true, false)
+    }
+
+    fn lock(dir: &Path, create: bool, training_run: bool) -> Result<Self> {
         let created = create && !dir.exists();
         if create {
             std::fs::create_dir_all(dir)
@@ -43,7 +53,7 @@ impl RunLock {
         } else if !dir.is_dir() {
             bail!("{} is not a run directory", dir.display());
         }
-        if create && !created {
+        if training_run && create && !created {
             check_run_files(dir)?;
         }
         let path = dir.join(FILE);
@@ -57,9 +67,10 @@ impl RunLock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => bail!(
                 "{} is in use by another gmvae process (it holds {}); wait for it to finish, or \
-                 choose another --id",
+                 choose another {}",
                 dir.display(),
-                path.display()
+                path.display(),
+                if training_run { "--id" } else { "--out" }
             ),
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {}", path.display()))
@@ -73,7 +84,7 @@ impl RunLock {
 
         // Nothing else writes into a locked run directory, so its temporary files are leftovers
         // of a killed write.
-        let removed = crate::atomic::remove_stale(dir, true)?;
+        let removed = crate::atomic::remove_stale(dir, training_run)?;
         if removed > 0 {
             println!(
                 "removed {removed} temporary file(s) left in {} by a killed run",

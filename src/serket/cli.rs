@@ -312,6 +312,8 @@ fn write_summary(out: &Path, s: &Summary) -> Result<()> {
 pub fn run(args: &SerketArgs) -> Result<()> {
     let (Pipeline::VaeGmm(a) | Pipeline::VaeGmmMlda(a)) = &args.pipeline;
     a.validate()?;
+    // One pipeline per output folder: two would interleave their module files.
+    let _lock = crate::run_lock::RunLock::acquire_output(&a.out)?;
     remove_stale_temporaries(&a.out)?;
     let s = match &args.pipeline {
         Pipeline::VaeGmm(a) => vae_gmm(Inputs::load(a, false)?, a)?,
