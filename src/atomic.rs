@@ -35,8 +35,9 @@ pub fn write_str(path: &Path, s: &str) -> Result<()> {
 
 /// Files the trainer writes into a run directory; their temporaries are stale whenever the run
 /// lock is held by the caller.
-const RUN_FILES: [&str; 5] = [
+const RUN_FILES: [&str; 6] = [
     "checkpoint.safetensors",
+    "done.json",
     "latent.safetensors",
     "metrics.csv",
     "opts.json",

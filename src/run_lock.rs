@@ -114,8 +114,9 @@ impl Drop for RunLock {
 /// (a run killed in its first epoch, or one whose pictures were drawn): never a folder of
 /// something else, which the run would litter or overwrite.
 fn check_run_files(dir: &Path) -> Result<()> {
-    const OWN: [&str; 6] = [
+    const OWN: [&str; 7] = [
         FILE,
+        "done.json",
         "opts.json",
         "metrics.csv",
         "latent.safetensors",

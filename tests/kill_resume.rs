@@ -37,9 +37,15 @@ fn finish(c: &mut Command) -> Output {
 /// metrics without their wall-time column.
 fn outputs(dir: &Path) -> (Vec<u8>, Vec<u8>, Vec<String>) {
     let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let wall = header.iter().position(|h| *h == "seconds").unwrap();
     let rows = metrics
         .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f.remove(wall);
+            f.join(",")
+        })
         .collect();
     (
         std::fs::read(dir.join("checkpoint.safetensors")).unwrap(),
