@@ -73,3 +73,96 @@ pub fn write_with<T>(
         }
     }
 }
+
+/// Files the trainer writes into a run directory; their temporaries are stale whenever the run
+/// lock is held by the caller.
+const RUN_FILES: [&str; 8] = [
+    "checkpoint.safetensors",
+    "config.json",
+    "done.json",
+    "model.safetensors",
+    "latent.safetensors",
+    "metrics.csv",
+    "opts.json",
+    "samples.png",
+];
+
+/// The (target name, writer pid) of a temporary file name `.NAME.PID.tmp`.
+fn temp_parts(file_name: &str) -> Option<(&str, u32)> {
+    let inner = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (name, pid) = inner.rsplit_once('.')?;
+    Some((name, pid.parse().ok()?))
+}
+
+/// Whether process `pid` is alive; `None` where this cannot be told (no `/proc`).
+fn process_alive(pid: u32) -> Option<bool> {
+    Path::new("/proc/self")
+        .exists()
+        .then(|| Path::new("/proc").join(pid.to_string()).exists())
+}
+
+/// Removes temporary files `.NAME.PID.tmp` that a killed writer left in `dir`: those whose
+/// process is gone, and, when the caller holds the run lock (`run_locked`), those of the
+/// trainer's own files whatever their pid (no one else may be writing them). Returns how many.
+pub fn remove_stale(dir: &Path, run_locked: bool) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some((name, pid)) = file_name.to_str().and_then(temp_parts) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let ours = run_locked && RUN_FILES.contains(&name);
+        if ours || process_alive(pid) == Some(false) {
+            let path = entry.path();
+            std::fs::remove_file(&path).with_context(|| {
+                format!("cannot remove stale temporary file {}", path.display())
+            })?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_temporaries_are_removed_live_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let own = std::process::id();
+        // pid 0 never names a user process; u32::MAX - 1 is above any pid limit.
+        let dead = u32::MAX - 1;
+        for name in [
+            format!(".checkpoint.safetensors.{own}.tmp"),
+            format!(".metrics.csv.{dead}.tmp"),
+            format!(".latent.png.{dead}.tmp"),
+            format!(".latent.png.{own}.tmp"),
+            "keep.tmp".to_string(),
+            "metrics.csv".to_string(),
+        ] {
+            std::fs::write(p.join(name), b"x").unwrap();
+        }
+        write(&p.join("opts.json"), b"{}").unwrap();
+        let n = remove_stale(p, true).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let expect_removed = if process_alive(1).is_some() { 2 } else { 1 };
+        assert_eq!(n, expect_removed, "{left:?}");
+        assert!(left.contains(&format!(".checkpoint.safetensors.{own}.tmp")));
+        assert!(left.contains(&"keep.tmp".to_string()));
+        assert!(!left.contains(&format!(".metrics.csv.{dead}.tmp")));
+    }
+}

@@ -183,8 +183,9 @@ pub struct TrainArgs {
     /// SVHN: add extra_32x32.mat to the training data.
     #[arg(long)]
     pub svhn_extra: bool,
-    /// Continue the run in this directory from its last checkpoint (its opts.json is used;
-    /// --epoch may raise the total).
+    /// Continue the run in this directory from its last checkpoint with the options of its
+    /// opts.json; only --epoch (to raise the total; recorded), --gpu, --gpu-id and --threads
+    /// may be given.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
     /// CPU threads for candle (sets RAYON_NUM_THREADS; 1 is fastest on a busy 2-core machine).
@@ -195,6 +196,9 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// The options of a fresh run: the preset, then these flags on top.
     pub fn resolve(&self, preset: &str) -> Result<Options> {
+        if let Some(id) = &self.id {
+            crate::run_lock::check_id(id)?;
+        }
         let mut o = Options::preset(preset)?;
         if self.upstream_recipe {
             o.apply_upstream_recipe();
@@ -257,6 +261,15 @@ impl TrainArgs {
 
     /// The options of a run to resume: `opts.json` of `dir`, with `--epoch` (and device flags).
     pub fn resume_options(&self, preset: &str, dir: &std::path::Path) -> Result<Options> {
+        let given = self.option_flags();
+        if !given.is_empty() {
+            bail!(
+                "--resume continues a run with the options in its opts.json; {} cannot change \
+                 them (only --epoch, --gpu, --gpu-id and --threads may be given). Start a new \
+                 run with another --id instead",
+                given.join(", ")
+            );
+        }
         let mut o = Options::load(dir).with_context(|| format!("--resume {}", dir.display()))?;
         if o.preset != preset {
             bail!(
@@ -269,6 +282,13 @@ impl TrainArgs {
         o.id = name.to_string_lossy().into_owned();
         o.out_dir = dir.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         if let Some(e) = self.epoch {
+            if e < o.epoch {
+                bail!(
+                    "--epoch {e} is below the {} epochs of the run in {}; --resume can only raise it",
+                    o.epoch,
+                    dir.display()
+                );
+            }
             o.epoch = e;
         }
         if let Some(g) = self.gpu {
@@ -279,6 +299,37 @@ impl TrainArgs {
         }
         o.validate()?;
         Ok(o)
+    }
+}
+
+impl TrainArgs {
+    /// The flags given that set a run's options (everything but --epoch, the device flags,
+    /// --threads and --resume), as they are spelled on the command line.
+    fn option_flags(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        macro_rules! given {
+            ($($f:ident => $flag:literal),* $(,)?) => { $( if self.$f.is_some() { v.push($flag); } )* };
+        }
+        given!(
+            seed => "--seed", learning_rate => "--learning-rate", batch_size => "--batch-size",
+            x_size => "--x-size", w_size => "--w-size", k => "--k", hidden_size => "--hidden-size",
+            z_prior_weight => "--z-prior-weight", cv_weight => "--cv-weight", n_mc => "--n-mc",
+            lambda => "--lambda", objective => "--objective", continuous => "--continuous",
+            input_dimension => "--input-dimension", network => "--network",
+            n_channels => "--n-channels", n_filters => "--n-filters", acc => "--acc",
+            visual_gen => "--visual-gen", visualise2d => "--visualise2d",
+            save_model => "--save-model", report_lower_bound => "--report-lower-bound",
+            optimiser => "--optimiser", id => "--id", out_dir => "--out-dir",
+            data_dir => "--data-dir", data => "--data", spiral_points => "--spiral-points",
+            dump_size => "--dump-size", train_size => "--train-size",
+        );
+        if self.adam_reset {
+            v.push("--adam-reset");
+        }
+        if self.svhn_extra {
+            v.push("--svhn-extra");
+        }
+        v
     }
 }
 
@@ -304,9 +355,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serket(a) => return crate::serket::cli::run(a),
     };
     if let Some(t) = args.threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
-        }
+        crate::limits::count("--threads", t, crate::limits::MAX_THREADS)?;
         // Must happen before candle builds its thread pool (first tensor op).
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }

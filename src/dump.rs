@@ -21,7 +21,6 @@
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// File name of the dump inside a run directory.
@@ -55,35 +54,44 @@ impl LatentDump {
     pub fn save(&self, path: &Path) -> Result<()> {
         let cpu = Device::Cpu;
         let f = |v: &[f32], r: usize, c: usize| Tensor::from_slice(v, (r, c), &cpu);
-        let mut t: Vec<(&str, Tensor)> = vec![
-            ("x_mean", f(&self.x_mean, self.n, self.dx)?),
-            ("w_mean", f(&self.w_mean, self.n, self.dw)?),
-            ("q_z", f(&self.q_z, self.n, self.k)?),
-            ("cluster", Tensor::from_slice(&self.cluster, self.n, &cpu)?),
-            ("data", f(&self.data, self.n, self.dy)?),
-            ("recon", f(&self.recon, self.n, self.dy)?),
-            ("prior_mean", f(&self.prior_mean, self.k, self.dx)?),
-            ("prior_var", f(&self.prior_var, self.k, self.dx)?),
+        let mut t: Vec<(String, Tensor)> = vec![
+            ("x_mean".to_string(), f(&self.x_mean, self.n, self.dx)?),
+            ("w_mean".to_string(), f(&self.w_mean, self.n, self.dw)?),
+            ("q_z".to_string(), f(&self.q_z, self.n, self.k)?),
+            (
+                "cluster".to_string(),
+                Tensor::from_slice(&self.cluster, self.n, &cpu)?,
+            ),
+            ("data".to_string(), f(&self.data, self.n, self.dy)?),
+            ("recon".to_string(), f(&self.recon, self.n, self.dy)?),
+            (
+                "prior_mean".to_string(),
+                f(&self.prior_mean, self.k, self.dx)?,
+            ),
+            (
+                "prior_var".to_string(),
+                f(&self.prior_var, self.k, self.dx)?,
+            ),
         ];
         if let Some(l) = &self.label {
-            t.push(("label", Tensor::from_slice(l, self.n, &cpu)?));
+            t.push(("label".to_string(), Tensor::from_slice(l, self.n, &cpu)?));
         }
         let shape = self
             .image_shape
             .map(|[c, h, w]| format!("{c},{h},{w}"))
             .unwrap_or_default();
-        let meta = HashMap::from([
+        let meta = std::collections::BTreeMap::from([
             ("epoch".to_string(), self.epoch.to_string()),
             ("dataset".to_string(), self.dataset.clone()),
             ("image_shape".to_string(), shape),
         ]);
-        let bytes = safetensors::tensor::serialize(t.iter().map(|(k, v)| (*k, v)), Some(meta))?;
+        let bytes = crate::checkpoint::serialize(&t, meta)?;
         crate::atomic::write(path, &bytes)
     }
 
     /// Reads a dump, checking that every tensor is present and the shapes agree.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| {
+        let bytes = crate::limits::read_file(path).with_context(|| {
             format!(
                 "cannot read the latent dump {} (has training finished an epoch?)",
                 path.display()
@@ -134,8 +142,11 @@ impl LatentDump {
             None | Some("") => None,
             Some(s) => {
                 let v: Vec<usize> = s.split(',').filter_map(|p| p.trim().parse().ok()).collect();
+                let fits = |c: usize, h: usize, w: usize| {
+                    c.checked_mul(h).and_then(|ch| ch.checked_mul(w)) == Some(dy)
+                };
                 match v[..] {
-                    [c, h, w] if c * h * w == dy => Some([c, h, w]),
+                    [c, h, w] if fits(c, h, w) => Some([c, h, w]),
                     _ => bail!("{}: bad image_shape `{s}` for {dy} values", path.display()),
                 }
             }

@@ -205,23 +205,37 @@ impl Options {
 
     /// Checks ranges and combinations; the message names the flag.
     pub fn validate(&self) -> Result<()> {
+        use crate::limits as l;
         let positive = [
-            ("--k", self.k),
-            ("--batch-size", self.batch_size),
-            ("--x-size", self.x_size),
-            ("--w-size", self.w_size),
-            ("--hidden-size", self.hidden_size),
-            ("--n-mc", self.n_mc),
-            ("--n-filters", self.n_filters),
-            ("--n-channels", self.n_channels),
-            ("--spiral-points", self.spiral_points),
-            ("--train-size", self.train_size.unwrap_or(1)),
+            ("--k", self.k, l::MAX_K),
+            ("--batch-size", self.batch_size, l::MAX_BATCH),
+            ("--epoch", self.epoch, l::MAX_EPOCHS),
+            ("--x-size", self.x_size, l::MAX_LATENT),
+            ("--w-size", self.w_size, l::MAX_LATENT),
+            ("--hidden-size", self.hidden_size, l::MAX_HIDDEN),
+            ("--n-mc", self.n_mc, l::MAX_N_MC),
+            ("--n-filters", self.n_filters, l::MAX_FILTERS),
+            ("--n-channels", self.n_channels, l::MAX_CHANNELS),
+            ("--spiral-points", self.spiral_points, l::MAX_SPIRAL_POINTS),
+            ("--train-size", self.train_size.unwrap_or(1), usize::MAX),
         ];
-        for (flag, v) in positive {
-            if v == 0 {
-                bail!("{flag} must be at least 1, found 0");
-            }
+        for (flag, v, max) in positive {
+            l::count(flag, v, max)?;
         }
+        l::at_most("--visual-gen", self.visual_gen, l::MAX_EPOCHS)?;
+        l::check_model_size(
+            self.network == NetworkKind::Conv,
+            self.dy(),
+            [
+                self.x_size,
+                self.w_size,
+                self.k,
+                self.hidden_size,
+                self.n_filters,
+                self.batch_size,
+                self.n_mc,
+            ],
+        )?;
         let weights = [
             ("--z-prior-weight", self.z_prior_weight),
             ("--cv-weight", self.cv_weight),
@@ -252,9 +266,7 @@ impl Options {
                 self.input_dimension
             );
         }
-        if self.id.contains('/') || self.id.contains('\\') || self.id == ".." {
-            bail!("--id must be a plain folder name, found `{}`", self.id);
-        }
+        crate::run_lock::check_id(&self.id)?;
         match (self.data_set, self.network) {
             (DataSet::Spiral, NetworkKind::Conv) => {
                 bail!("--network conv needs image data, not the spiral")
@@ -300,14 +312,34 @@ impl Options {
     pub fn load(run_dir: &std::path::Path) -> Result<Self> {
         use anyhow::Context;
         let path = run_dir.join(Self::FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| {
+        let text = crate::limits::read_text(&path).with_context(|| {
             format!(
                 "cannot read {} (is this a gmvae run directory?)",
                 path.display()
             )
         })?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a gmvae opts.json", path.display()))
+        let o: Self = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a gmvae opts.json", path.display()))?;
+        // A hand-edited file gets the same bounds as the flags, before anything is allocated.
+        o.validate()
+            .with_context(|| format!("{} holds invalid options", path.display()))?;
+        Ok(o)
+    }
+
+    /// Dy, the length of one observation of the data set.
+    pub fn dy(&self) -> usize {
+        match self.data_set {
+            DataSet::Spiral => 2,
+            DataSet::Mnist => 784,
+            DataSet::Svhn => 3072,
+            // Known once the table has been read (its fitted scaling has one entry per column);
+            // the loader checks the model size again then.
+            DataSet::Table => self
+                .table
+                .as_ref()
+                .and_then(|t| t.fitted.as_ref())
+                .map_or(1, |f| f.scaler.shift.len().max(1)),
+        }
     }
 
     /// The objective's weights.

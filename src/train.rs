@@ -444,6 +444,8 @@ struct Run {
     adam: Adam,
     /// Steps per epoch (a trailing batch of one point is dropped: BatchNorm cannot use it).
     steps: usize,
+    /// The run directory's lock, held while the run lives.
+    _lock: crate::run_lock::RunLock,
 }
 
 /// What one epoch of training produced.
@@ -462,6 +464,7 @@ impl Run {
     /// the first epoch to train and the `metrics.csv` rows kept so far.
     fn open(opts: &Options, resume: bool) -> Result<(Self, usize, Vec<String>)> {
         let dir = run_dir(opts);
+        let lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
         let device = crate::device::select(opts.gpu, opts.gpu_id)?;
         // A table also settles its scaling and `auto` likelihood, recorded in opts.json.
         let (dataset, opts) = match opts.data_set {
@@ -469,12 +472,18 @@ impl Run {
             _ => (load_dataset(opts)?, opts.clone()),
         };
         let opts = &opts;
+        if opts.data_set == DataSet::Table {
+            // The model-size bounds, now that the table's width is known.
+            opts.validate()?;
+        }
         let model = Model::new(opts, &dataset, &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
         let metrics_path = dir.join(METRICS_FILE);
         let ckpt = dir.join(checkpoint::FILE);
         let (start, rows) = if resume {
+            crate::run_lock::check_has_checkpoint(&dir, &ckpt)?;
             let done = checkpoint::load(&ckpt, &model.vars, &mut adam)?;
+            crate::run_lock::check_done(&ckpt, done, opts.epoch)?;
             let rows = if metrics_path.exists() {
                 metrics_up_to(&metrics_path, done)?
             } else {
@@ -496,11 +505,8 @@ impl Run {
             }
             (1, Vec::new())
         };
-        // On resume this records a raised --epoch (or another device) for the next resume.
-        atomic::write_str(
-            &dir.join(Options::FILE),
-            &serde_json::to_string_pretty(opts)?,
-        )?;
+        // On resume this records a raised --epoch for the next resume, and nothing else.
+        crate::run_lock::record_options(&dir, opts, resume)?;
         let (n, b) = (dataset.train.n, opts.batch_size);
         let steps = if n % b == 1 { n / b } else { n.div_ceil(b) };
         if steps == 0 {
@@ -514,6 +520,7 @@ impl Run {
             model,
             adam,
             steps,
+            _lock: lock,
         };
         run.print_header();
         Ok((run, start, rows))
@@ -584,13 +591,7 @@ impl Run {
                 &self.device,
             )?;
             let out = objective::evaluate(&self.model.net, &cfg, &y, &eps_x, &eps_w, true)?;
-            if !out.values.loss.is_finite() {
-                bail!(
-                    "the loss became {} at epoch {epoch}, step {} (try a smaller --learning-rate)",
-                    out.values.loss,
-                    s + 1
-                );
-            }
+            crate::guard::check_loss(out.values.loss, epoch, s + 1, opts.learning_rate)?;
             self.adam.step(&out.loss.backward()?)?;
             if let Some(l) = train_labels {
                 q_train.extend(out.q_z.flatten_all()?.to_vec1::<f32>()?);
@@ -600,6 +601,14 @@ impl Run {
             progress.step(s + 1, sum.loss / ((s + 1) * b) as f64);
         }
         progress.finish();
+        // Before anything of this epoch is written: the last checkpoint stays good.
+        crate::guard::check_state(
+            &self.model.vars,
+            &self.adam,
+            epoch,
+            steps,
+            opts.learning_rate,
+        )?;
         let seen = (steps * b).min(n) as f64;
         let per_point = |v: f64| v / seen;
         Ok(EpochTraining {

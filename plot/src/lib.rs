@@ -81,6 +81,11 @@ pub fn render_png(
     (width, height): (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
 ) -> Result<()> {
+    gmvae::limits::product(
+        &format!("picture {}", out.display()),
+        &[width as usize, height as usize],
+        gmvae::limits::MAX_PICTURE_PIXELS,
+    )?;
     style::register_fonts();
     let mut buf = vec![0u8; width as usize * height as usize * 3];
     {
@@ -134,10 +139,13 @@ pub fn parse_image_shape(s: &str) -> std::result::Result<[usize; 3], String> {
                 .map_err(|_| format!("`{p}` is not a whole number"))
         })
         .collect::<std::result::Result<_, _>>()?;
+    let max = gmvae::limits::MAX_IMAGE_SIDE;
     match v[..] {
-        [c, h, w] if (c == 1 || c == 3) && h > 0 && w > 0 => Ok([c, h, w]),
+        [c, h, w] if (c == 1 || c == 3) && (1..=max).contains(&h) && (1..=max).contains(&w) => {
+            Ok([c, h, w])
+        }
         _ => Err(format!(
-            "expected C,H,W with C = 1 or 3, e.g. 1,28,28; got `{s}`"
+            "expected C,H,W with C = 1 or 3 and H, W in 1..={max}, e.g. 1,28,28; got `{s}`"
         )),
     }
 }

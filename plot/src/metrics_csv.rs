@@ -16,7 +16,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| {
+        let text = gmvae::limits::read_text(path).with_context(|| {
             format!(
                 "cannot read {} (has training finished an epoch?)",
                 path.display()
@@ -58,9 +58,10 @@ impl Metrics {
                     if f.is_empty() {
                         Ok(None)
                     } else {
-                        f.parse::<f64>().map(Some).with_context(|| {
-                            format!("data row {}: `{h}` = `{f}` is not a number", i + 1)
-                        })
+                        match f.parse::<f64>() {
+                            Ok(v) if v.is_finite() => Ok(Some(v)),
+                            _ => bail!("data row {}: `{h}` = `{f}` is not a finite number", i + 1),
+                        }
                     }
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -151,6 +151,8 @@ fn render_images(dump: &LatentDump, shape: [usize; 3], grid: ImageGrid, out: &Pa
     if c != 1 && c != 3 {
         bail!("cannot draw images with {c} channels (need 1 or 3)");
     }
+    gmvae::limits::at_most("--count", grid.count, gmvae::limits::MAX_GRID_COUNT)?;
+    gmvae::limits::count("--cols", grid.cols, gmvae::limits::MAX_GRID_COLS)?;
     let n = grid.count.min(dump.n);
     if n == 0 || grid.cols == 0 {
         bail!(

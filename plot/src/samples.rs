@@ -31,13 +31,20 @@ pub fn from_checkpoint(run_dir: &Path, cols: usize, seed: Option<u64>) -> Result
     let (dy, image_shape) = match opts.data_set {
         DataSet::Mnist => (784, [1, 28, 28]),
         DataSet::Svhn => (3072, [3, 32, 32]),
-        DataSet::Spiral | DataSet::Table => {
+        DataSet::Spiral => {
+            bail!("the samples grid is for image data; this run trained on the spiral")
+        }
+        DataSet::Table => {
             bail!("the samples grid is for image data; this run trained on a table of points")
         }
     };
-    if cols == 0 {
-        bail!("--cols must be at least 1");
-    }
+    gmvae::limits::count("--cols", cols, gmvae::limits::MAX_GRID_COLS)?;
+    let [c, h, w] = image_shape;
+    gmvae::limits::product(
+        "--cols: the samples grid (K x cols images)",
+        &[opts.k, cols, c, h, w],
+        gmvae::limits::MAX_PICTURE_PIXELS,
+    )?;
     // The model only needs the data's shape, not the data: no need for the data set's files.
     let shape_only = Dataset {
         name: format!("{:?}", opts.data_set).to_lowercase(),

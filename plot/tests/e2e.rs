@@ -101,7 +101,8 @@ fn fake_mnist(dir: &Path, n_train: usize, n_test: usize) {
 #[test]
 fn tiny_mnist_training_then_every_plot_and_the_samples_grid() {
     let out = tempfile::tempdir().unwrap();
-    let data = out.path().join("mnist");
+    // The data lives beside the run directory: a fresh run refuses a folder of other files.
+    let data = out.path().join("mnist-data");
     std::fs::create_dir_all(&data).unwrap();
     fake_mnist(&data, 200, 60);
     let mut o = Options::preset("mnist_fc").unwrap();

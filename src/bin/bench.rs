@@ -377,8 +377,12 @@ fn table_row(
 }
 
 fn run(args: Args) -> Result<()> {
-    if args.threads == 0 {
-        bail!("--threads must be at least 1, found 0");
+    use gmvae::limits;
+    limits::count("--threads", args.threads, limits::MAX_THREADS)?;
+    limits::at_most("--steps", args.steps, 1_000_000)?;
+    limits::at_most("--warmup", args.warmup, 1_000_000)?;
+    if let Some(b) = args.batch {
+        limits::at_most("--batch", b, limits::MAX_BATCH)?;
     }
     if args.steps < 20 {
         bail!(

@@ -3,7 +3,6 @@
 
 use super::{Dataset, Split};
 use anyhow::{bail, Context, Result};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Where to get the files when they are missing.
@@ -44,18 +43,18 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
 
 /// Reads a whole file, inflating it if it starts with the gzip magic.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let raw = crate::limits::read_file(path)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .with_context(|| {
-                format!(
-                    "{} is not a valid gzip file (corrupt or truncated download?)",
-                    path.display()
-                )
-            })?;
-        Ok(out)
+        crate::limits::inflate(
+            flate2::read::GzDecoder::new(&raw[..]),
+            &path.display().to_string(),
+        )
+        .with_context(|| {
+            format!(
+                "{} is not a valid gzip file (corrupt or truncated download?)",
+                path.display()
+            )
+        })
     } else {
         Ok(raw)
     }
@@ -87,7 +86,11 @@ pub fn parse_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, V
         be_u32(bytes, 8) as usize,
         be_u32(bytes, 12) as usize,
     );
-    let want = n * r * c;
+    let want = crate::limits::product(
+        &format!("{}: IDX header", path.display()),
+        &[n, r, c],
+        crate::limits::MAX_DATA_VALUES,
+    )?;
     if bytes.len() - 16 != want {
         bail!(
             "{}: header says {n} images of {r}x{c} = {want} bytes of pixels, found {} \

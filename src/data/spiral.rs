@@ -53,12 +53,11 @@ pub fn load_file(path: &Path) -> Result<Dataset> {
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("t7"));
     let (y, labels) = if is_t7 {
-        let bytes = std::fs::read(path)
+        let bytes = crate::limits::read_file(path)
             .with_context(|| format!("cannot read spiral file {}", path.display()))?;
-        (
-            read_t7_matrix(&bytes, 2).with_context(|| format!("reading {}", path.display()))?,
-            None,
-        )
+        let y = read_t7_matrix(&bytes, 2).with_context(|| format!("reading {}", path.display()))?;
+        crate::limits::check_finite_rows(&path.display().to_string(), &y, 2)?;
+        (y, None)
     } else {
         read_csv(path)?
     };
@@ -72,7 +71,7 @@ pub fn load_file(path: &Path) -> Result<Dataset> {
 }
 
 fn read_csv(path: &Path) -> Result<(Vec<f32>, Option<Vec<usize>>)> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::limits::read_text(path)
         .with_context(|| format!("cannot read spiral file {}", path.display()))?;
     let mut y = Vec::new();
     let mut labels = Vec::new();
@@ -104,17 +103,30 @@ fn read_csv(path: &Path) -> Result<(Vec<f32>, Option<Vec<usize>>)> {
             );
         }
         columns = Some(vals.len());
-        y.extend([vals[0] as f32, vals[1] as f32]);
-        if vals.len() == 3 {
-            if vals[2] < 0.0 || vals[2].fract() != 0.0 {
+        for (j, &v) in vals[..2].iter().enumerate() {
+            // f32 is what training sees: 1e300 is finite as f64 but not as f32.
+            if !(v as f32).is_finite() {
                 bail!(
-                    "{}:{}: label `{}` is not a class index",
+                    "{}:{}, column {}: value `{}` is not a finite number",
                     path.display(),
                     i + 1,
-                    vals[2]
+                    j + 1,
+                    fields[j]
                 );
             }
-            labels.push(vals[2] as usize);
+        }
+        y.extend([vals[0] as f32, vals[1] as f32]);
+        if vals.len() == 3 {
+            let Some(l) = crate::limits::label(vals[2]) else {
+                bail!(
+                    "{}:{}, column 3: label `{}` is not a class index in 0..{}",
+                    path.display(),
+                    i + 1,
+                    fields[2],
+                    crate::limits::MAX_CLASSES
+                );
+            };
+            labels.push(l);
         }
     }
     if y.is_empty() {
@@ -131,7 +143,7 @@ struct T7<'a> {
 
 impl T7<'_> {
     fn take(&mut self, n: usize, what: &str) -> Result<&[u8]> {
-        if self.at + n > self.b.len() {
+        if n > self.b.len() - self.at {
             bail!(
                 "truncated torch7 file: needed {n} bytes for {what} at offset {}, file has {}",
                 self.at,
@@ -191,12 +203,21 @@ pub fn read_t7_matrix(bytes: &[u8], cols: usize) -> Result<Vec<f32>> {
     }
     let sizes = [r.i64("size")?, r.i64("size")?];
     let strides = [r.i64("stride")?, r.i64("stride")?];
-    let offset = r.i64("offset")? - 1;
+    let offset = r
+        .i64("offset")?
+        .checked_sub(1)
+        .context("bad torch7 storage offset")?;
     if sizes[1] != cols as i64 || sizes[0] <= 0 {
         bail!(
             "expected an N x {cols} tensor, found {} x {}",
             sizes[0],
             sizes[1]
+        );
+    }
+    if strides.iter().any(|&s| s < 0) || offset < 0 {
+        bail!(
+            "bad torch7 tensor layout: strides {strides:?}, offset {}",
+            offset + 1
         );
     }
     r.object(if double {
@@ -206,7 +227,21 @@ pub fn read_t7_matrix(bytes: &[u8], cols: usize) -> Result<Vec<f32>> {
     })?;
     let len = r.i64("storage size")?;
     let width = if double { 8 } else { 4 };
-    let raw = r.take(len as usize * width, "storage data")?;
+    let bytes_needed = usize::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_mul(width))
+        .with_context(|| format!("bad torch7 storage size {len}"))?;
+    // The header's sizes must fit in the data the file holds before anything is allocated.
+    let rows = sizes[0] as usize;
+    let elements = crate::limits::product(
+        "torch7 tensor size",
+        &[rows, cols],
+        crate::limits::MAX_DATA_VALUES,
+    )?;
+    if elements as i64 > len {
+        bail!("a {rows} x {cols} tensor cannot view a storage of {len} values");
+    }
+    let raw = r.take(bytes_needed, "storage data")?;
     let value = |i: i64| -> Result<f32> {
         if i < 0 || i >= len {
             bail!("tensor element at storage index {i} is outside the storage of {len}");
@@ -218,10 +253,15 @@ pub fn read_t7_matrix(bytes: &[u8], cols: usize) -> Result<Vec<f32>> {
             f32::from_le_bytes(raw[i..i + 4].try_into()?)
         })
     };
-    let mut out = Vec::with_capacity((sizes[0] * sizes[1]) as usize);
+    let mut out = Vec::with_capacity(elements);
     for row in 0..sizes[0] {
         for col in 0..sizes[1] {
-            out.push(value(offset + row * strides[0] + col * strides[1])?);
+            let at = row
+                .checked_mul(strides[0])
+                .and_then(|a| col.checked_mul(strides[1])?.checked_add(a))
+                .and_then(|a| a.checked_add(offset))
+                .context("torch7 tensor strides overflow")?;
+            out.push(value(at)?);
         }
     }
     Ok(out)

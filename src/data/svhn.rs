@@ -7,7 +7,6 @@
 
 use super::{Dataset, Split};
 use anyhow::{bail, Context, Result};
-use std::io::Read;
 use std::path::Path;
 
 /// How to obtain the files.
@@ -117,10 +116,14 @@ fn parse_matrix(b: &[u8]) -> Result<Option<MatArray>> {
     if ty != MI_INT32 {
         bail!("corrupt MAT-file: array dimensions stored as type {ty}");
     }
+    if n % 4 != 0 {
+        bail!("corrupt MAT-file: {n} bytes of array dimensions");
+    }
     let dims: Vec<usize> = b[at..at + n]
-        .chunks(4)
-        .map(|c| i32::from_le_bytes(c.try_into().expect("4")) as usize)
-        .collect();
+        .chunks_exact(4)
+        .map(|c| usize::try_from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+        .collect::<std::result::Result<_, _>>()
+        .context("corrupt MAT-file: negative array dimension")?;
     let (ty, n, at, next3) = tag(b, next2)?;
     if ty != MI_INT8 {
         bail!("corrupt MAT-file: array name stored as type {ty}");
@@ -131,13 +134,22 @@ fn parse_matrix(b: &[u8]) -> Result<Option<MatArray>> {
         return Ok(None);
     }
     let (data_type, n, at, _) = tag(b, next3)?;
-    let a = MatArray {
+    let mut a = MatArray {
         name,
         dims,
         data_type,
-        data: b[at..at + n].to_vec(),
+        data: Vec::new(),
     };
-    if a.data.len() != a.len() * a.width()? {
+    // Checked before copying: the dimensions are untrusted and their product may overflow.
+    let mut factors = a.dims.clone();
+    factors.push(a.width()?);
+    let want = crate::limits::product(
+        &format!("variable `{}`", a.name),
+        &factors,
+        crate::limits::MAX_INFLATED_BYTES as u128,
+    )?;
+    a.data = b[at..at + n].to_vec();
+    if a.data.len() != want {
         bail!(
             "variable `{}`: {} bytes of data for dimensions {:?}",
             a.name,
@@ -181,10 +193,10 @@ pub fn read_mat(bytes: &[u8]) -> Result<Vec<MatArray>> {
         };
         match ty {
             MI_COMPRESSED => {
-                let mut inner = Vec::new();
-                flate2::read::ZlibDecoder::new(&bytes[data..data + n])
-                    .read_to_end(&mut inner)
-                    .context("corrupt compressed element")?;
+                let inner = crate::limits::inflate(
+                    flate2::read::ZlibDecoder::new(&bytes[data..data + n]),
+                    "compressed MAT-file element",
+                )?;
                 let (ty, m, d, _) = tag(&inner, 0)?;
                 if ty == MI_MATRIX {
                     out.extend(parse_matrix(&inner[d..d + m])?);
@@ -245,7 +257,7 @@ pub fn write_mat(x_dims: &[usize], x: &[u8], y: &[f64], compress: bool) -> Vec<u
 
 /// One SVHN file as a split of CHW rows in [0, 1] with digit labels.
 pub fn load_file(path: &Path) -> Result<Split> {
-    let bytes = std::fs::read(path)
+    let bytes = crate::limits::read_file(path)
         .with_context(|| format!("cannot read SVHN file {}: {HOW_TO_GET}", path.display()))?;
     let vars = read_mat(&bytes).with_context(|| format!("reading {}", path.display()))?;
     let find = |name: &str| {

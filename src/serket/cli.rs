@@ -94,6 +94,29 @@ impl Default for PipelineArgs {
     }
 }
 
+impl PipelineArgs {
+    /// Checks every count and weight against its bound before anything is read or allocated.
+    pub fn validate(&self) -> Result<()> {
+        use crate::limits as l;
+        l::count("--k", self.k, l::MAX_K)?;
+        l::count("--latent", self.latent, l::MAX_LATENT)?;
+        l::count("--rounds", self.rounds, l::MAX_EPOCHS)?;
+        l::count("--epochs", self.epochs, l::MAX_EPOCHS)?;
+        l::count("--batch-size", self.batch_size, l::MAX_BATCH)?;
+        l::count("--gmm-iters", self.gmm_iters, l::MAX_EPOCHS)?;
+        l::count("--mlda-iters", self.mlda_iters, l::MAX_EPOCHS)?;
+        for &w in &self.weights {
+            if !(w.is_finite() && w > 0.0 && w <= l::MAX_MLDA_WEIGHT) {
+                anyhow::bail!(
+                    "--weights: each must be a number of words per document in (0, {}], found {w}",
+                    l::MAX_MLDA_WEIGHT
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Inputs of a pipeline.
 pub struct Inputs {
     pub images: Matrix,
@@ -276,11 +299,39 @@ fn report(r: usize, vae: &[VaeRound], gmm: &[GmmRound], mlda: &[MldaRound]) {
 
 /// Refuses to write into a non-empty output directory unless `force`.
 pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
-    let non_empty = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    // The lock file of an earlier (possibly failed) pipeline is not output.
+    let non_empty = std::fs::read_dir(out).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name() != std::ffi::OsStr::new(crate::run_lock::FILE))
+    });
     if non_empty && !force {
         anyhow::bail!(
             "--out-dir {} is not empty (an earlier run?); choose another directory, or pass \
              --force to overwrite its files",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// Temporary files of killed writes in the output root and its module folders.
+fn remove_stale_temporaries(out: &Path) -> Result<()> {
+    // Modules write module%03d_<name>/ and its per-round folders: three levels.
+    fn walk(dir: &Path, depth: usize) -> Result<usize> {
+        let mut removed = crate::atomic::remove_stale(dir, false)?;
+        if depth > 0 {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                    removed += walk(&e.path(), depth - 1)?;
+                }
+            }
+        }
+        Ok(removed)
+    }
+    let removed = walk(out, 2)?;
+    if removed > 0 {
+        eprintln!(
+            "removed {removed} temporary file(s) left in {} by a killed run",
             out.display()
         );
     }
@@ -293,10 +344,13 @@ fn write_summary(out: &Path, s: &Summary) -> Result<()> {
 
 /// Runs a pipeline.
 pub fn run(args: &SerketArgs) -> Result<()> {
-    let a = match &args.pipeline {
-        Pipeline::VaeGmm(a) | Pipeline::VaeGmmMlda(a) => a,
-    };
+    let (Pipeline::VaeGmm(a) | Pipeline::VaeGmmMlda(a)) = &args.pipeline;
+    a.validate()?;
+    // Before the lock: its file would make the folder non-empty.
     check_out_dir(&a.out, a.force)?;
+    // One pipeline per output folder: two would interleave their module files.
+    let _lock = crate::run_lock::RunLock::acquire_output(&a.out)?;
+    remove_stale_temporaries(&a.out)?;
     let s = match &args.pipeline {
         Pipeline::VaeGmm(a) => vae_gmm(Inputs::load(a, false)?, a)?,
         Pipeline::VaeGmmMlda(a) => vae_gmm_mlda(Inputs::load(a, true)?, a)?,

@@ -4,7 +4,6 @@
 
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A dense row-major `rows x cols` matrix of `f64`: the messages modules exchange.
@@ -65,6 +64,12 @@ pub fn parse_matrix(text: &str, name: &str) -> Result<Matrix> {
                     j + 1
                 )
             })?;
+            if !v.is_finite() {
+                bail!(
+                    "{name}, line {line_no}, column {}: {tok:?} is not a finite number",
+                    j + 1
+                );
+            }
             data.push(v);
             n += 1;
         }
@@ -90,7 +95,7 @@ pub fn parse_matrix(text: &str, name: &str) -> Result<Matrix> {
 
 /// Reads a whitespace-separated text matrix from `path`.
 pub fn read_matrix(path: &Path) -> Result<Matrix> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::limits::read_text(path)
         .with_context(|| format!("cannot read matrix file {}", path.display()))?;
     parse_matrix(&text, &path.display().to_string())
 }
@@ -108,13 +113,13 @@ pub fn labels_from_matrix(m: &Matrix, name: &str) -> Result<Vec<usize>> {
         .iter()
         .enumerate()
         .map(|(i, &v)| {
-            if v < 0.0 || v.fract() != 0.0 || !v.is_finite() {
-                bail!(
-                    "{name}, row {}: expected a non-negative integer label, found {v}",
-                    i + 1
-                );
-            }
-            Ok(v as usize)
+            crate::limits::label(v).with_context(|| {
+                format!(
+                    "{name}, row {}: expected a class index in 0..{}, found {v}",
+                    i + 1,
+                    crate::limits::MAX_CLASSES
+                )
+            })
         })
         .collect()
 }
@@ -139,6 +144,7 @@ fn read_zip_text(zip_path: &Path, member: &str) -> Result<String> {
             zip_path.display()
         );
     }
+    crate::limits::input_file(zip_path, crate::limits::MAX_FILE_BYTES)?;
     let file = std::fs::File::open(zip_path)
         .with_context(|| format!("cannot open zip archive {}", zip_path.display()))?;
     let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
@@ -146,11 +152,10 @@ fn read_zip_text(zip_path: &Path, member: &str) -> Result<String> {
     let mut entry = archive
         .by_name(member)
         .with_context(|| format!("{} has no member {member}", zip_path.display()))?;
-    let mut text = String::with_capacity(entry.size() as usize);
-    entry
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read {}:{member} as text", zip_path.display()))?;
-    Ok(text)
+    // The member's size in the archive header is untrusted: read at most the bound.
+    let name = format!("{}:{member}", zip_path.display());
+    let bytes = crate::limits::inflate(&mut entry, &name)?;
+    String::from_utf8(bytes).with_context(|| format!("{name} is not UTF-8 text"))
 }
 
 /// Where a data matrix comes from: a text file, or a member of a zip archive.

@@ -1,0 +1,1214 @@
+//! The bad-input suite: drives the real `gmvae` and `bench` binaries with hostile flags and
+//! files, each run under a timeout, and classifies every outcome:
+//!
+//! - clear error: non-zero exit, exactly one `error:` line that names what the case expects
+//!   (the flag or file, the value), no panic or backtrace;
+//! - accepted: exit 0 on an input that is valid, with the expected effect;
+//! - panic (or abort/signal), hang (killed after the timeout), wrong success (exit 0 on bad
+//!   input, or a wrong side effect), unclear (failed without a clear `error:` line), refused
+//!   (a valid input rejected).
+//!
+//! The test prints the counts and fails on anything but clear errors and acceptances. The plot
+//! binaries' cases are in `plot/tests/bad_inputs.rs`.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GMVAE: &str = env!("CARGO_BIN_EXE_gmvae");
+const BENCH: &str = env!("CARGO_BIN_EXE_bench");
+
+mod harness;
+use harness::*;
+
+// ---- fixtures -------------------------------------------------------------------------------
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn write(path: &Path, bytes: impl AsRef<[u8]>) -> String {
+    std::fs::write(path, bytes).unwrap();
+    p(path)
+}
+
+/// A labelled spiral CSV of `n` points (valid).
+fn spiral_csv(n: usize) -> String {
+    let mut s = String::from("y1,y2,label\n");
+    for i in 0..n {
+        let t = i as f64 * 0.37;
+        s += &format!("{:.4},{:.4},{}\n", t.cos(), t.sin(), i % 5);
+    }
+    s
+}
+
+fn t7(rows: usize) -> Vec<u8> {
+    let v: Vec<f64> = (0..rows * 2).map(|i| (i as f64 * 0.1).sin()).collect();
+    gmvae::data::spiral::write_t7_matrix(&v, rows, 2)
+}
+
+/// Byte offsets in [`t7`]'s layout: the two sizes, two strides, offset; the storage size; data.
+const T7_ROWS: usize = 41;
+const T7_STRIDE0: usize = 57;
+const T7_STORAGE: usize = 119;
+const T7_DATA: usize = 127;
+
+fn patch(mut b: Vec<u8>, at: usize, v: &[u8]) -> Vec<u8> {
+    b[at..at + v.len()].copy_from_slice(v);
+    b
+}
+
+/// Rewrites a safetensors file's JSON header with `edit`, keeping the data.
+fn edit_safetensors(path: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let b = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let mut h: serde_json::Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    edit(&mut h);
+    let mut hs = serde_json::to_vec(&h).unwrap();
+    hs.resize(hs.len().div_ceil(8) * 8, b' ');
+    let mut out = (hs.len() as u64).to_le_bytes().to_vec();
+    out.extend(hs);
+    out.extend(&b[8 + n..]);
+    std::fs::write(path, out).unwrap();
+}
+
+/// Overwrites the first value of the first f32 model tensor of a checkpoint with `v`.
+fn poison_checkpoint(path: &Path, v: f32) {
+    let mut b = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let h: serde_json::Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    let (_, info) = h
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, i)| k.starts_with("model.") && i["dtype"] == "F32")
+        .unwrap();
+    let at = 8 + n + info["data_offsets"][0].as_u64().unwrap() as usize;
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    std::fs::write(path, b).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() != ".lock" {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn opts_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("opts.json")).unwrap()).unwrap()
+}
+
+fn set_opts(dir: &Path, key: &str, v: serde_json::Value) {
+    let mut o = opts_json(dir);
+    o[key] = v;
+    std::fs::write(dir.join("opts.json"), serde_json::to_string(&o).unwrap()).unwrap();
+}
+
+/// Trains a one-epoch spiral run `runs/<id>` through the binary (the base of the resume cases).
+fn base_run(runs: &Path, id: &str, epochs: &str) -> PathBuf {
+    let s = Command::new(GMVAE)
+        .args(["spiral", "--spiral-points", "100", "--batch-size", "50"])
+        .args(["--epoch", epochs, "--id", id, "--out-dir"])
+        .arg(runs)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    runs.join(id)
+}
+
+fn no_dir(path: PathBuf) -> impl Fn() -> Result<(), String> {
+    move || match path.exists() {
+        true => Err(format!("{} was created", path.display())),
+        false => Ok(()),
+    }
+}
+
+fn empty_or_absent(dir: PathBuf) -> impl Fn() -> Result<(), String> {
+    move || match std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0) {
+        0 => Ok(()),
+        _ => Err(format!("files were written into {}", dir.display())),
+    }
+}
+
+// ---- the cases ------------------------------------------------------------------------------
+
+/// A quick spiral training command line: `extra`, then the defaults of a one-epoch run of 100
+/// points for the flags `extra` does not give (clap refuses a flag given twice).
+fn tiny(out: &Path, id: &str, extra: &[&str]) -> Vec<OsString> {
+    let mut v = os(&["spiral", "--out-dir", &p(out), "--id", id]);
+    v.extend(os(extra));
+    for (flag, value) in [
+        ("--spiral-points", "100"),
+        ("--batch-size", "50"),
+        ("--epoch", "1"),
+    ] {
+        let given = extra
+            .iter()
+            .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+        if !given {
+            v.extend(os(&[flag, value]));
+        }
+    }
+    v
+}
+
+fn with(base: &[String], extra: &[&str]) -> Vec<OsString> {
+    base.iter()
+        .map(OsString::from)
+        .chain(extra.iter().map(OsString::from))
+        .collect()
+}
+
+fn flag_cases(cases: &mut Vec<Case>, work: &Path) {
+    let out = work.join("flags");
+    let e = |name: &str, id: &str, extra: &[&str], m: &[&str]| {
+        err(name, GMVAE, tiny(&out, id, extra), m).then(no_dir(out.join(id)))
+    };
+    cases.push(e("--epoch 0", "e0", &["--epoch", "0"], &["--epoch", "0"]));
+    cases.push(e(
+        "--epoch u64::MAX",
+        "emax",
+        &["--epoch", "18446744073709551615"],
+        &["--epoch", "18446744073709551615"],
+    ));
+    cases.push(e(
+        "huge --k",
+        "k",
+        &["--k", "100000000"],
+        &["--k", "100000000", "1000"],
+    ));
+    cases.push(e("--k 0", "k0", &["--k", "0"], &["--k"]));
+    cases.push(e(
+        "huge --n-mc",
+        "nmc",
+        &["--n-mc", "100000"],
+        &["--n-mc", "100000"],
+    ));
+    cases.push(e(
+        "huge --hidden-size",
+        "h",
+        &["--hidden-size", "10000000"],
+        &["--hidden-size", "10000000"],
+    ));
+    cases.push(e(
+        "huge --x-size",
+        "dx",
+        &["--x-size", "1000000"],
+        &["--x-size", "1000000"],
+    ));
+    cases.push(e(
+        "K x Dx x H too big together",
+        "kdh",
+        &["--k", "1000", "--x-size", "4096", "--hidden-size", "4096"],
+        &["parameters", "--k 1000"],
+    ));
+    cases.push(e(
+        "batch x M too big together",
+        "bm",
+        &["--batch-size", "1000000", "--n-mc", "1000"],
+        &["activations", "--batch-size"],
+    ));
+    cases.push(e(
+        "huge --batch-size",
+        "b",
+        &["--batch-size", "100000000"],
+        &["--batch-size", "100000000"],
+    ));
+    cases.push(e(
+        "--batch-size 1",
+        "b1",
+        &["--batch-size", "1"],
+        &["--batch-size", "BatchNorm"],
+    ));
+    cases.push(e(
+        "huge --spiral-points",
+        "sp",
+        &["--spiral-points", "1000000000000"],
+        &["--spiral-points", "1000000000000"],
+    ));
+    cases.push(e(
+        "huge --n-filters",
+        "nf",
+        &["--n-filters", "100000"],
+        &["--n-filters", "100000"],
+    ));
+    cases.push(e(
+        "--threads 100000",
+        "th",
+        &["--threads", "100000"],
+        &["--threads", "100000", "512"],
+    ));
+    cases.push(e("--threads 0", "th0", &["--threads", "0"], &["--threads"]));
+    cases.push(e(
+        "--learning-rate -1",
+        "lrn",
+        &["--learning-rate=-1"],
+        &["--learning-rate", "-1"],
+    ));
+    cases.push(e(
+        "--learning-rate nan",
+        "lrnan",
+        &["--learning-rate", "nan"],
+        &["--learning-rate", "NaN"],
+    ));
+    cases.push(e(
+        "--learning-rate inf",
+        "lrinf",
+        &["--learning-rate", "inf"],
+        &["--learning-rate", "inf"],
+    ));
+    cases.push(e(
+        "--cv-weight nan",
+        "cvnan",
+        &["--cv-weight", "nan"],
+        &["--cv-weight", "NaN"],
+    ));
+    cases.push(e(
+        "--lambda -1",
+        "lam",
+        &["--lambda=-1"],
+        &["--lambda", "-1"],
+    ));
+    cases.push(e("--gpu 2", "gpu2", &["--gpu", "2"], &["--gpu", "2"]));
+    cases.push(e(
+        "--input-dimension 3",
+        "id3",
+        &["--input-dimension", "3"],
+        &["--input-dimension", "3"],
+    ));
+    cases.push(e(
+        "--network conv on the spiral",
+        "conv",
+        &["--network", "conv"],
+        &["--network conv"],
+    ));
+    cases.push(e(
+        "--optimiser sgd",
+        "sgd",
+        &["--optimiser", "sgd"],
+        &["--optimiser", "sgd"],
+    ));
+    cases.push(e("--k -1 (clap)", "kneg", &["--k=-1"], &["-1"]));
+    cases.push(e(
+        "--epoch given twice (clap)",
+        "twice",
+        &["--epoch", "2", "--epoch", "3"],
+        &["--epoch"],
+    ));
+    cases.push(e(
+        "--k 1e8 (not an integer)",
+        "k1e8",
+        &["--k", "1e8"],
+        &["1e8"],
+    ));
+    cases.push(e(
+        "unknown flag",
+        "unk",
+        &["--frobnicate"],
+        &["--frobnicate"],
+    ));
+    cases.push(e("--continuous 2", "cont", &["--continuous", "2"], &["2"]));
+    cases.push(e(
+        "--visual-gen huge",
+        "vg",
+        &["--visual-gen", "100000000"],
+        &["--visual-gen", "100000000"],
+    ));
+    for (name, id) in [
+        ("--id .", "."),
+        ("--id ..", ".."),
+        ("--id empty", ""),
+        ("--id a/b", "a/b"),
+        ("--id /abs", "/abs"),
+    ] {
+        cases.push(
+            err(name, GMVAE, tiny(&out, id, &[]), &["--id"]).then(empty_or_absent(out.clone())),
+        );
+    }
+    let mut bad = tiny(&out, "x", &[]);
+    let at = bad.iter().position(|a| a == "x").unwrap();
+    bad[at] = OsString::from_vec(vec![b'r', 0xff, 0xfe]);
+    cases.push(
+        err("non-UTF-8 --id (clap)", GMVAE, bad, &["UTF-8"]).then(empty_or_absent(out.clone())),
+    );
+    cases.push(err("unknown preset", GMVAE, os(&["spirals"]), &["spirals"]));
+    cases.push(
+        err(
+            "mnist_fc without its data",
+            GMVAE,
+            os(&[
+                "mnist_fc",
+                "--data-dir",
+                &p(&work.join("nope")),
+                "--out-dir",
+                &p(&out),
+                "--id",
+                "m",
+            ]),
+            &["MNIST directory", "nope"],
+        )
+        .then(no_dir(out.join("m"))),
+    );
+    cases.push(err(
+        "--data on mnist_fc that is not a zip",
+        GMVAE,
+        os(&[
+            "mnist_fc",
+            "--data",
+            "x.csv",
+            "--out-dir",
+            &p(&out),
+            "--id",
+            "mz",
+        ]),
+        &["--data", "x.csv"],
+    ));
+    write(&work.join("afile"), "x");
+    cases.push(err(
+        "--out-dir is a file",
+        GMVAE,
+        tiny(&work.join("afile"), "r", &[]),
+        &["afile"],
+    ));
+    // Divergence: a learning rate of 1 stops with a clear message, no checkpoint written.
+    let dir = out.join("lr1");
+    cases.push(
+        err(
+            "--learning-rate 1 diverges",
+            GMVAE,
+            tiny(
+                &out,
+                "lr1",
+                &[
+                    "--learning-rate",
+                    "1",
+                    "--spiral-points",
+                    "600",
+                    "--batch-size",
+                    "100",
+                    "--epoch",
+                    "3",
+                ],
+            ),
+            &["diverged", "epoch 1", "learning rate 1"],
+        )
+        .then(move || match dir.join("checkpoint.safetensors").exists() {
+            true => Err("a checkpoint was written".into()),
+            false => Ok(()),
+        }),
+    );
+    cases.push(ok(
+        "a valid tiny run",
+        GMVAE,
+        tiny(&out, "good", &["--threads", "2"]),
+    ));
+}
+
+fn data_cases(cases: &mut Vec<Case>, work: &Path) {
+    let d = work.join("data");
+    std::fs::create_dir_all(&d).unwrap();
+    let out = work.join("data-runs");
+    let spiral = |name: &str, file: String, m: &[&str]| {
+        let id = format!("d{}", cases_len_hint(name));
+        err(name, GMVAE, tiny(&out, &id, &["--data", &file]), m)
+    };
+    let good = spiral_csv(60);
+    let f = write(&d.join("good.csv"), &good);
+    cases.push(ok(
+        "spiral csv (valid)",
+        GMVAE,
+        tiny(&out, "csv-ok", &["--data", &f, "--batch-size", "20"]),
+    ));
+    let f = write(
+        &d.join("nan.csv"),
+        good.replacen("0.3662", "NaN", 1)
+            .replacen("1.0000,0.0000", "1.0000,nan", 1),
+    );
+    cases.push(spiral("csv with NaN", f, &["nan.csv:2, column 2", "nan"]));
+    let f = write(&d.join("inf.csv"), format!("{good}inf,0.5,1\n"));
+    cases.push(spiral("csv with inf", f, &["inf.csv:62, column 1", "inf"]));
+    let f = write(&d.join("big.csv"), format!("{good}0.5,1e300,1\n"));
+    cases.push(spiral(
+        "csv value beyond f32",
+        f,
+        &["big.csv:62, column 2", "1e300"],
+    ));
+    let f = write(&d.join("label.csv"), format!("{good}0.5,0.5,1e12\n"));
+    cases.push(spiral(
+        "csv label 1e12",
+        f,
+        &["label.csv:62, column 3", "1e12"],
+    ));
+    let f = write(&d.join("neglabel.csv"), format!("{good}0.5,0.5,-1\n"));
+    cases.push(spiral("csv label -1", f, &["neglabel.csv:62", "-1"]));
+    let f = write(&d.join("fraclabel.csv"), format!("{good}0.5,0.5,2.5\n"));
+    cases.push(spiral("csv label 2.5", f, &["fraclabel.csv:62", "2.5"]));
+    let f = write(&d.join("cols.csv"), format!("{good}0.5,0.5,1,4\n"));
+    cases.push(spiral("csv with 4 columns", f, &["cols.csv:62", "columns"]));
+    let f = write(&d.join("text.csv"), format!("{good}a,b\n"));
+    cases.push(spiral("csv text row", f, &["text.csv:62", "a,b"]));
+    let f = write(&d.join("empty.csv"), "");
+    cases.push(spiral("empty csv", f, &["empty.csv", "no data rows"]));
+    let f = write(&d.join("latin1.csv"), b"y1,y2\n0.5,\xe90.5\n");
+    cases.push(spiral("non-UTF-8 csv", f, &["latin1.csv", "UTF-8"]));
+    cases.push(spiral(
+        "--data is a directory",
+        p(&d),
+        &["is not a regular file"],
+    ));
+    cases.push(spiral(
+        "--data /dev/zero",
+        "/dev/zero".into(),
+        &["/dev/zero", "regular file"],
+    ));
+    cases.push(spiral(
+        "--data missing",
+        p(&d.join("missing.csv")),
+        &["missing.csv"],
+    ));
+
+    // torch7 spiral files.
+    let f = write(&d.join("good.t7"), t7(60));
+    cases.push(ok(
+        "spiral t7 (valid)",
+        GMVAE,
+        tiny(&out, "t7-ok", &["--data", &f, "--batch-size", "20"]),
+    ));
+    let f = write(
+        &d.join("neg.t7"),
+        patch(t7(60), T7_ROWS, &(-1i64).to_le_bytes()),
+    );
+    cases.push(spiral("t7 size -1", f, &["neg.t7", "-1 x 2"]));
+    let f = write(
+        &d.join("huge.t7"),
+        patch(t7(60), T7_ROWS, &(1i64 << 40).to_le_bytes()),
+    );
+    cases.push(spiral(
+        "t7 with 2^40 rows",
+        f,
+        &["huge.t7", "1099511627776"],
+    ));
+    let f = write(
+        &d.join("stor.t7"),
+        patch(t7(60), T7_STORAGE, &(1i64 << 62).to_le_bytes()),
+    );
+    cases.push(spiral("t7 storage 2^62", f, &["stor.t7", "storage"]));
+    let f = write(
+        &d.join("negstor.t7"),
+        patch(t7(60), T7_STORAGE, &(-5i64).to_le_bytes()),
+    );
+    cases.push(spiral("t7 storage -5", f, &["negstor.t7", "-5"]));
+    let f = write(
+        &d.join("stride.t7"),
+        patch(t7(60), T7_STRIDE0, &i64::MAX.to_le_bytes()),
+    );
+    cases.push(spiral("t7 stride i64::MAX", f, &["stride.t7"]));
+    let f = write(
+        &d.join("negstride.t7"),
+        patch(t7(60), T7_STRIDE0, &(-2i64).to_le_bytes()),
+    );
+    cases.push(spiral("t7 negative stride", f, &["negstride.t7", "stride"]));
+    let b = t7(60);
+    let f = write(&d.join("trunc.t7"), &b[..b.len() - 9]);
+    cases.push(spiral("t7 truncated", f, &["trunc.t7", "truncated"]));
+    let f = write(
+        &d.join("nan.t7"),
+        patch(t7(60), T7_DATA + 8 * 7, &f64::NAN.to_le_bytes()),
+    );
+    cases.push(spiral("t7 with NaN", f, &["nan.t7, row 4, column 2"]));
+    let f = write(&d.join("str.t7"), patch(t7(60), 8, &i32::MAX.to_le_bytes()));
+    cases.push(spiral(
+        "t7 string length 2^31",
+        f,
+        &["str.t7", "string length"],
+    ));
+    let f = write(
+        &d.join("class.t7"),
+        t7(60)
+            .iter()
+            .map(|&c| if c == b'D' { b'X' } else { c })
+            .collect::<Vec<u8>>(),
+    );
+    cases.push(spiral(
+        "t7 of another class",
+        f,
+        &["class.t7", "torch.XoubleTensor"],
+    ));
+
+    // MNIST IDX.
+    let mnist = |name: &str, dir: &Path, m: &[&str]| {
+        err(
+            name,
+            GMVAE,
+            os(&[
+                "mnist_fc",
+                "--data-dir",
+                &p(dir),
+                "--epoch",
+                "1",
+                "--out-dir",
+                &p(&out),
+                "--id",
+                "mn",
+            ]),
+            m,
+        )
+        .then(no_dir(out.join("mn")))
+    };
+    let idx = |name: &str, n: u32, rows: u32, labels: &[u8], images: &[u8]| -> PathBuf {
+        let dir = d.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        gmvae::data::mnist::write_idx(&dir, "train", images, 28, 28, labels, false).unwrap();
+        gmvae::data::mnist::write_idx(&dir, "t10k", images, 28, 28, labels, false).unwrap();
+        let f = dir.join("train-images-idx3-ubyte");
+        let mut b = std::fs::read(&f).unwrap();
+        b[4..8].copy_from_slice(&n.to_be_bytes());
+        b[8..12].copy_from_slice(&rows.to_be_bytes());
+        b[12..16].copy_from_slice(&rows.to_be_bytes());
+        std::fs::write(&f, b).unwrap();
+        dir
+    };
+    let px = vec![7u8; 4 * 784];
+    let dir = idx("idx-huge", u32::MAX, u32::MAX, &[1, 2, 3, 4], &px);
+    cases.push(mnist(
+        "IDX header 2^32 images of 2^32 x 2^32",
+        &dir,
+        &["train-images-idx3-ubyte", "4294967295"],
+    ));
+    let dir = idx("idx-count", 5, 28, &[1, 2, 3, 4], &px);
+    cases.push(mnist(
+        "IDX count disagrees with the data",
+        &dir,
+        &["train-images-idx3-ubyte", "5 images"],
+    ));
+    let dir = idx("idx-label", 4, 28, &[1, 2, 3, 200], &px);
+    cases.push(mnist(
+        "IDX label 200",
+        &dir,
+        &["train-labels-idx1-ubyte", "200"],
+    ));
+    let dir = idx("idx-magic", 4, 28, &[1, 2, 3, 4], &px);
+    let f = dir.join("t10k-images-idx3-ubyte");
+    let mut b = std::fs::read(&f).unwrap();
+    b[3] = 0x01;
+    std::fs::write(&f, b).unwrap();
+    cases.push(mnist(
+        "IDX wrong magic",
+        &dir,
+        &["t10k-images-idx3-ubyte", "magic"],
+    ));
+    let dir = idx("idx-gz", 4, 28, &[1, 2, 3, 4], &px);
+    std::fs::remove_file(dir.join("train-labels-idx1-ubyte")).unwrap();
+    write(
+        &dir.join("train-labels-idx1-ubyte.gz"),
+        b"\x1f\x8b\x08\x00garbage",
+    );
+    cases.push(mnist(
+        "IDX corrupt gzip",
+        &dir,
+        &["train-labels-idx1-ubyte.gz", "gzip"],
+    ));
+
+    // SVHN .mat files.
+    let svhn = |name: &str, train: Vec<u8>, m: &[&str]| {
+        let dir = d.join(format!("svhn-{}", cases_len_hint(name)));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("train_32x32.mat"), &train).unwrap();
+        std::fs::write(dir.join("test_32x32.mat"), &train).unwrap();
+        err(
+            name,
+            GMVAE,
+            os(&[
+                "svhn",
+                "--data-dir",
+                &p(&dir),
+                "--epoch",
+                "1",
+                "--out-dir",
+                &p(&out),
+                "--id",
+                "sv",
+            ]),
+            m,
+        )
+        .then(no_dir(out.join("sv")))
+    };
+    let x = vec![9u8; 32 * 32 * 3 * 2];
+    let good = gmvae::data::svhn::write_mat(&[32, 32, 3, 2], &x, &[1.0, 10.0], false);
+    let dims_at = good
+        .windows(16)
+        .position(|w| w == [5, 0, 0, 0, 16, 0, 0, 0, 32, 0, 0, 0, 32, 0, 0, 0])
+        .unwrap();
+    cases.push(svhn(
+        "mat negative dimension",
+        patch(good.clone(), dims_at + 8, &(-32i32).to_le_bytes()),
+        &["train_32x32.mat", "negative"],
+    ));
+    cases.push(svhn(
+        "mat dimensions overflow",
+        patch(
+            patch(good.clone(), dims_at + 8, &i32::MAX.to_le_bytes()),
+            dims_at + 12,
+            &i32::MAX.to_le_bytes(),
+        ),
+        &["train_32x32.mat", "variable `X`"],
+    ));
+    cases.push(svhn(
+        "mat odd dimension bytes",
+        patch(good.clone(), dims_at + 4, &[15]),
+        &["train_32x32.mat"],
+    ));
+    cases.push(svhn(
+        "mat truncated",
+        good[..good.len() - 100].to_vec(),
+        &["train_32x32.mat", "truncated"],
+    ));
+    cases.push(svhn(
+        "not a MAT-file",
+        b"hello".repeat(40),
+        &["train_32x32.mat", "MAT-file"],
+    ));
+    let y_nan = gmvae::data::svhn::write_mat(&[32, 32, 3, 2], &x, &[1.0, f64::NAN], true);
+    cases.push(svhn(
+        "mat label NaN",
+        y_nan,
+        &["train_32x32.mat", "label NaN at row 2"],
+    ));
+}
+
+/// A short distinct suffix for fixture names.
+fn cases_len_hint(name: &str) -> String {
+    name.bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+        .to_string()
+}
+
+fn resume_cases(cases: &mut Vec<Case>, work: &Path) {
+    let runs = work.join("resume");
+    let base = base_run(&runs, "base", "1");
+    let variant = |id: &str| -> PathBuf {
+        let dir = runs.join(id);
+        copy_dir(&base, &dir);
+        dir
+    };
+    let resume =
+        |dir: &Path, extra: &[&str]| with(&["spiral".into(), "--resume".into(), p(dir)], extra);
+
+    let dir = variant("lower");
+    set_opts(&dir, "epoch", 3.into());
+    let before = std::fs::read(dir.join("opts.json")).unwrap();
+    let d2 = dir.clone();
+    cases.push(
+        err(
+            "--resume with a lower --epoch",
+            GMVAE,
+            resume(&dir, &["--epoch", "2"]),
+            &["--epoch 2", "3 epochs"],
+        )
+        .then(
+            move || match std::fs::read(d2.join("opts.json")).unwrap() == before {
+                true => Ok(()),
+                false => Err("opts.json was rewritten".into()),
+            },
+        ),
+    );
+    let dir = variant("otherflag");
+    cases.push(err(
+        "--resume with --k",
+        GMVAE,
+        resume(&dir, &["--k", "3", "--seed", "4"]),
+        &["--seed, --k", "opts.json"],
+    ));
+    let dir = variant("raise");
+    let d2 = dir.clone();
+    cases.push(
+        ok(
+            "--resume raising --epoch",
+            GMVAE,
+            resume(&dir, &["--epoch", "2"]),
+        )
+        .then(move || {
+            let e = opts_json(&d2)["epoch"].clone();
+            match e == 2 {
+                true => Ok(()),
+                false => Err(format!("opts.json epoch is {e}, expected 2")),
+            }
+        }),
+    );
+    let dir = variant("stale");
+    write(&dir.join(".checkpoint.safetensors.4000000.tmp"), b"half");
+    write(&dir.join(".metrics.csv.1.tmp"), b"half");
+    let d2 = dir.clone();
+    cases.push(
+        ok(
+            "--resume removes stale temporaries",
+            GMVAE,
+            resume(&dir, &["--epoch", "2"]),
+        )
+        .then(move || {
+            let left: Vec<_> = std::fs::read_dir(&d2)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .map(|e| e.file_name())
+                .collect();
+            match left.is_empty() {
+                true => Ok(()),
+                false => Err(format!("left {left:?}")),
+            }
+        }),
+    );
+    let dir = variant("nockpt");
+    std::fs::remove_file(dir.join("checkpoint.safetensors")).unwrap();
+    cases.push(err(
+        "--resume a run killed in epoch 1",
+        GMVAE,
+        resume(&dir, &[]),
+        &["no checkpoint yet", "without --resume"],
+    ));
+    cases.push(err(
+        "--resume a missing directory",
+        GMVAE,
+        resume(&runs.join("nope"), &[]),
+        &["nope", "opts.json"],
+    ));
+    let dir = variant("hugek");
+    set_opts(&dir, "K", 1_000_000_000_000u64.into());
+    cases.push(err(
+        "opts.json K = 1e12",
+        GMVAE,
+        resume(&dir, &[]),
+        &["opts.json", "--k", "1000000000000"],
+    ));
+    let dir = variant("k4");
+    set_opts(&dir, "K", 4.into());
+    cases.push(err(
+        "opts.json K changed (checkpoint shapes differ)",
+        GMVAE,
+        resume(&dir, &[]),
+        &["checkpoint.safetensors", "shape"],
+    ));
+    let dir = variant("epoch0");
+    set_opts(&dir, "epoch", 0.into());
+    cases.push(err(
+        "opts.json epoch 0",
+        GMVAE,
+        resume(&dir, &[]),
+        &["opts.json", "--epoch"],
+    ));
+    let dir = variant("idbad");
+    set_opts(&dir, "id", "..".into());
+    cases.push(err(
+        "opts.json id ..",
+        GMVAE,
+        resume(&dir, &[]),
+        &["opts.json", "--id"],
+    ));
+    let dir = variant("garbage");
+    write(&dir.join("opts.json"), b"{\"K\": ");
+    cases.push(err(
+        "opts.json truncated",
+        GMVAE,
+        resume(&dir, &[]),
+        &["opts.json"],
+    ));
+    let dir = variant("preset");
+    cases.push(err(
+        "--resume under another preset",
+        GMVAE,
+        with(&["mnist_fc".into(), "--resume".into(), p(&dir)], &[]),
+        &["preset `spiral`"],
+    ));
+    let dir = variant("ckmax");
+    edit_safetensors(&dir.join("checkpoint.safetensors"), |h| {
+        h["__metadata__"]["epoch"] = "18446744073709551615".into();
+    });
+    cases.push(err(
+        "checkpoint epoch u64::MAX",
+        GMVAE,
+        resume(&dir, &["--epoch", "5"]),
+        &["checkpoint.safetensors", "18446744073709551615"],
+    ));
+    let dir = variant("ckpast");
+    edit_safetensors(&dir.join("checkpoint.safetensors"), |h| {
+        h["__metadata__"]["epoch"] = "7".into();
+    });
+    cases.push(err(
+        "checkpoint epoch past the run's epochs",
+        GMVAE,
+        resume(&dir, &[]),
+        &["after epoch 7", "1 epochs"],
+    ));
+    let dir = variant("cknan");
+    poison_checkpoint(&dir.join("checkpoint.safetensors"), f32::NAN);
+    cases.push(err(
+        "checkpoint with NaN weights",
+        GMVAE,
+        resume(&dir, &["--epoch", "2"]),
+        &["checkpoint.safetensors", "NaN"],
+    ));
+    let dir = variant("ckinf");
+    poison_checkpoint(&dir.join("checkpoint.safetensors"), f32::INFINITY);
+    cases.push(err(
+        "checkpoint with inf weights",
+        GMVAE,
+        resume(&dir, &["--epoch", "2"]),
+        &["checkpoint.safetensors", "infinite"],
+    ));
+    let dir = variant("cktrunc");
+    let b = std::fs::read(dir.join("checkpoint.safetensors")).unwrap();
+    std::fs::write(dir.join("checkpoint.safetensors"), &b[..b.len() / 2]).unwrap();
+    cases.push(err(
+        "checkpoint truncated",
+        GMVAE,
+        resume(&dir, &["--epoch", "2"]),
+        &["checkpoint.safetensors", "not a gmvae checkpoint"],
+    ));
+    let dir = variant("ckhdr");
+    let mut b = std::fs::read(dir.join("checkpoint.safetensors")).unwrap();
+    b[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    std::fs::write(dir.join("checkpoint.safetensors"), b).unwrap();
+    cases.push(err(
+        "checkpoint header length u64::MAX",
+        GMVAE,
+        resume(&dir, &["--epoch", "2"]),
+        &["checkpoint.safetensors"],
+    ));
+    // Divergence after a checkpoint: the run stops and the epoch-1 checkpoint stays as it was.
+    let dir = variant("diverge");
+    set_opts(&dir, "learning_rate", 2.0.into());
+    set_opts(&dir, "epoch", 20.into());
+    let (d2, before) = (
+        dir.clone(),
+        std::fs::read(base.join("checkpoint.safetensors")).unwrap(),
+    );
+    cases.push(
+        err(
+            "a run diverging after its first checkpoint",
+            GMVAE,
+            resume(&dir, &[]),
+            &["diverged", "epoch 2", "checkpoint of epoch 1 is intact"],
+        )
+        .then(move || {
+            match std::fs::read(d2.join("checkpoint.safetensors")).unwrap() == before {
+                true => Ok(()),
+                false => Err("the checkpoint changed".into()),
+            }
+        }),
+    );
+    // A fresh run may reuse the directory of a run killed in its first epoch...
+    let dir = variant("restart");
+    std::fs::remove_file(dir.join("checkpoint.safetensors")).unwrap();
+    let d2 = dir.clone();
+    cases.push(
+        ok(
+            "fresh run over a run killed in epoch 1",
+            GMVAE,
+            tiny(&runs, "restart", &[]),
+        )
+        .then(move || match d2.join("checkpoint.safetensors").exists() {
+            true => Ok(()),
+            false => Err("no checkpoint written".into()),
+        }),
+    );
+    // ...but not a folder of something else.
+    let other = runs.join("notarun");
+    std::fs::create_dir_all(&other).unwrap();
+    write(&other.join("notes.txt"), "mine");
+    let o2 = other.clone();
+    cases.push(
+        err(
+            "fresh run into a folder that is not a run",
+            GMVAE,
+            tiny(&runs, "notarun", &[]),
+            &["notarun", "not a gmvae run directory", "notes.txt"],
+        )
+        .then(move || match std::fs::read_dir(&o2).unwrap().count() {
+            1 => Ok(()), // notes.txt alone
+            n => Err(format!("{n} files in the folder")),
+        }),
+    );
+    // A fresh run into a directory that holds a run is refused.
+    cases.push(err(
+        "fresh run over an existing run",
+        GMVAE,
+        tiny(&runs, "base", &[]),
+        &["already holds a run", "--resume"],
+    ));
+}
+
+fn serket_cases(cases: &mut Vec<Case>, work: &Path) {
+    let d = work.join("serket");
+    std::fs::create_dir_all(&d).unwrap();
+    let out = p(&work.join("serket-out"));
+    let row = |i: usize| {
+        (0..784)
+            .map(|j| if (i + j).is_multiple_of(7) { "1" } else { "0" })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let images: String = (0..20).map(|i| row(i) + "\n").collect();
+    let imgs = write(&d.join("images.txt"), &images);
+    let labels: String = (0..20).map(|i| format!("{}\n", i % 2)).collect();
+    let cat = write(&d.join("cat.txt"), &labels);
+    let with_cat = |cat: &str, extra: &[&str]| {
+        let mut v = os(&[
+            "serket",
+            "vae-gmm",
+            "--data",
+            &imgs,
+            "--category",
+            cat,
+            "--out",
+            &out,
+            "--force",
+        ]);
+        v.extend(os(extra));
+        v
+    };
+    let s = |extra: &[&str]| with_cat(&cat, extra);
+    let quick = [
+        "--rounds",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "10",
+        "--latent",
+        "2",
+        "--k",
+        "2",
+        "--gmm-iters",
+        "2",
+        "--no-reconstructions",
+    ];
+    cases.push(ok("serket vae-gmm (valid, tiny)", GMVAE, s(&quick)));
+    cases.push(err(
+        "serket --k 1e8",
+        GMVAE,
+        s(&["--k", "100000000"]),
+        &["--k", "100000000"],
+    ));
+    cases.push(err("serket --k 0", GMVAE, s(&["--k", "0"]), &["--k"]));
+    cases.push(err(
+        "serket --latent huge",
+        GMVAE,
+        s(&["--latent", "100000000"]),
+        &["--latent", "100000000"],
+    ));
+    cases.push(err(
+        "serket --rounds 0",
+        GMVAE,
+        s(&["--rounds", "0"]),
+        &["--rounds"],
+    ));
+    cases.push(err(
+        "serket --batch-size 0",
+        GMVAE,
+        s(&["--batch-size", "0"]),
+        &["--batch-size"],
+    ));
+    let m = |extra: &[&str]| {
+        let mut v = os(&[
+            "serket",
+            "vae-gmm-mlda",
+            "--data",
+            &imgs,
+            "--speech",
+            &imgs,
+            "--category",
+            &cat,
+            "--out",
+            &out,
+        ]);
+        v.extend(os(extra));
+        v
+    };
+    cases.push(err(
+        "serket --weights -1",
+        GMVAE,
+        m(&["--weights=-1,200"]),
+        &["--weights", "-1"],
+    ));
+    cases.push(err(
+        "serket --weights nan",
+        GMVAE,
+        m(&["--weights", "nan,200"]),
+        &["--weights", "NaN"],
+    ));
+    cases.push(err(
+        "serket --weights 1e12",
+        GMVAE,
+        m(&["--weights", "200,1e12"]),
+        &["--weights", "1000000000000"],
+    ));
+    cases.push(err(
+        "serket --weights 0",
+        GMVAE,
+        m(&["--weights", "0,200"]),
+        &["--weights", "0"],
+    ));
+    cases.push(err(
+        "serket mlda without --speech",
+        GMVAE,
+        os(&[
+            "serket",
+            "vae-gmm-mlda",
+            "--data",
+            &imgs,
+            "--out",
+            &out,
+            "--force",
+        ]),
+        &["--speech"],
+    ));
+    let f = write(&d.join("nan.txt"), images.replacen("1 ", "nan ", 1));
+    cases.push(err(
+        "serket images with NaN",
+        GMVAE,
+        os(&["serket", "vae-gmm", "--data", &f, "--out", &out, "--force"]),
+        &["nan.txt, line 1, column", "\"nan\""],
+    ));
+    let f = write(
+        &d.join("inf.txt"),
+        format!("{images}{}\n", row(3).replacen('0', "-inf", 1)),
+    );
+    cases.push(err(
+        "serket images with -inf",
+        GMVAE,
+        os(&["serket", "vae-gmm", "--data", &f, "--out", &out, "--force"]),
+        &["inf.txt, line 21, column", "-inf"],
+    ));
+    let f = write(&d.join("ragged.txt"), format!("{images}1 0 1\n"));
+    cases.push(err(
+        "serket ragged matrix",
+        GMVAE,
+        os(&["serket", "vae-gmm", "--data", &f, "--out", &out, "--force"]),
+        &["ragged.txt, line 21", "784"],
+    ));
+    let f = write(&d.join("cat-big.txt"), labels.replacen("1\n", "1e12\n", 1));
+    cases.push(err(
+        "serket label 1e12",
+        GMVAE,
+        with_cat(&f, &[]),
+        &["cat-big.txt, row 2", "1000000000000"],
+    ));
+    let f = write(&d.join("cat-neg.txt"), labels.replacen("0\n", "-1\n", 1));
+    cases.push(err(
+        "serket label -1",
+        GMVAE,
+        with_cat(&f, &[]),
+        &["cat-neg.txt, row 1", "-1"],
+    ));
+    let f = write(&d.join("cat-short.txt"), &labels[..10]);
+    cases.push(err(
+        "serket labels fewer than images",
+        GMVAE,
+        with_cat(&f, &[]),
+        &["cat-short.txt", "row counts disagree"],
+    ));
+    let f = write(&d.join("fake.zip"), b"PK\x03\x04 not really");
+    cases.push(err(
+        "serket --data a broken zip",
+        GMVAE,
+        os(&["serket", "vae-gmm", "--data", &f, "--out", &out, "--force"]),
+        &["fake.zip", "zip"],
+    ));
+    let zip = d.join("other.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+        z.start_file("hello.txt", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut z, b"1 2 3\n").unwrap();
+        z.finish().unwrap();
+    }
+    cases.push(err(
+        "serket zip without the tutorial members",
+        GMVAE,
+        os(&[
+            "serket",
+            "vae-gmm",
+            "--data",
+            &p(&zip),
+            "--out",
+            &out,
+            "--force",
+        ]),
+        &["other.zip", "data/data1.txt"],
+    ));
+}
+
+fn bench_cases(cases: &mut Vec<Case>) {
+    cases.push(err(
+        "bench non-UTF-8 argument",
+        BENCH,
+        vec![OsString::from_vec(vec![0xff, b'x'])],
+        &["invalid value", "PRESETS"],
+    ));
+    cases.push(err(
+        "bench --steps 0",
+        BENCH,
+        os(&["--steps", "0"]),
+        &["--steps"],
+    ));
+    cases.push(err(
+        "bench --steps abc",
+        BENCH,
+        os(&["--steps", "abc"]),
+        &["--steps", "abc"],
+    ));
+    cases.push(err(
+        "bench --steps without a value",
+        BENCH,
+        os(&["--steps"]),
+        &["--steps"],
+    ));
+    cases.push(err(
+        "bench --steps huge",
+        BENCH,
+        os(&["--steps", "100000000"]),
+        &["--steps", "100000000"],
+    ));
+    cases.push(err(
+        "bench --threads huge",
+        BENCH,
+        os(&["--threads", "100000"]),
+        &["--threads", "100000"],
+    ));
+    cases.push(err(
+        "bench unknown preset",
+        BENCH,
+        os(&["mnist_conv"]),
+        &["mnist_conv"],
+    ));
+    cases.push(err(
+        "bench --gpu without CUDA",
+        BENCH,
+        os(&["--gpu", "spiral"]),
+        &["--gpu"],
+    ));
+    cases.push(ok(
+        "bench spiral (valid, tiny)",
+        BENCH,
+        os(&["--steps", "20", "--warmup", "1", "spiral"]),
+    ));
+}
+
+#[test]
+fn bad_inputs_give_clear_errors_never_panics_hangs_or_wrong_successes() {
+    let work = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    flag_cases(&mut cases, work.path());
+    data_cases(&mut cases, work.path());
+    resume_cases(&mut cases, work.path());
+    serket_cases(&mut cases, work.path());
+    bench_cases(&mut cases);
+    assert!(cases.len() >= 60, "only {} cases", cases.len());
+    run_suite(cases, work.path());
+}
