@@ -236,15 +236,23 @@ pub fn conv_transpose2d(
     kmat_t.matmul(&x2)?.contiguous()?.apply_op1(Col2Im(g))
 }
 
-/// A Conv2d layer (weights `[Cout, Cin, k, k]`, bias `[Cout]`, named as candle-nn's).
-pub struct Conv2d {
+/// A convolution layer with bias: `Conv2d` (weights `[Cout, Cin, k, k]`) or its transpose
+/// `ConvTranspose2d` (weights `[Cin, Cout, k, k]`), named as candle-nn's (`weight`, `bias`).
+pub struct ConvLayer {
     weight: Tensor,
     bias: Tensor,
     stride: usize,
     padding: usize,
+    transposed: bool,
 }
 
-impl Conv2d {
+/// y = conv2d(x) + b.
+pub type Conv2d = ConvLayer;
+/// y = conv_transpose2d(x) + b.
+pub type ConvTranspose2d = ConvLayer;
+
+impl ConvLayer {
+    /// A conv2d layer `cin -> cout`, square kernel `k`.
     pub fn new(
         cin: usize,
         cout: usize,
@@ -253,32 +261,11 @@ impl Conv2d {
         padding: usize,
         vb: VarBuilder,
     ) -> Result<Self> {
-        Ok(Self {
-            weight: vb.get((cout, cin, k, k), "weight")?,
-            bias: vb.get(cout, "bias")?,
-            stride,
-            padding,
-        })
+        Self::build((cout, cin, k, k), cout, stride, padding, false, vb)
     }
-}
 
-impl Module for Conv2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = conv2d(x, &self.weight, self.stride, self.padding)?;
-        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
-    }
-}
-
-/// A ConvTranspose2d layer (weights `[Cin, Cout, k, k]`, bias `[Cout]`, named as candle-nn's).
-pub struct ConvTranspose2d {
-    weight: Tensor,
-    bias: Tensor,
-    stride: usize,
-    padding: usize,
-}
-
-impl ConvTranspose2d {
-    pub fn new(
+    /// A transposed conv2d layer `cin -> cout`, square kernel `k`.
+    pub fn transposed(
         cin: usize,
         cout: usize,
         k: usize,
@@ -286,18 +273,34 @@ impl ConvTranspose2d {
         padding: usize,
         vb: VarBuilder,
     ) -> Result<Self> {
+        Self::build((cin, cout, k, k), cout, stride, padding, true, vb)
+    }
+
+    fn build(
+        shape: (usize, usize, usize, usize),
+        cout: usize,
+        stride: usize,
+        padding: usize,
+        transposed: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(Self {
-            weight: vb.get((cin, cout, k, k), "weight")?,
+            weight: vb.get(shape, "weight")?,
             bias: vb.get(cout, "bias")?,
             stride,
             padding,
+            transposed,
         })
     }
 }
 
-impl Module for ConvTranspose2d {
+impl Module for ConvLayer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = conv_transpose2d(x, &self.weight, self.stride, self.padding)?;
+        let y = if self.transposed {
+            conv_transpose2d(x, &self.weight, self.stride, self.padding)?
+        } else {
+            conv2d(x, &self.weight, self.stride, self.padding)?
+        };
         y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
     }
 }

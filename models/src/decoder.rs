@@ -37,7 +37,7 @@ fn deconv_stage(
     vb: VarBuilder,
 ) -> Result<DeconvStage> {
     Ok(DeconvStage {
-        deconv: ConvTranspose2d::new(cin, cout, k, stride, padding, vb.pp("deconv"))?,
+        deconv: ConvTranspose2d::transposed(cin, cout, k, stride, padding, vb.pp("deconv"))?,
         bn: if with_bn {
             Some(bn(cout, vb.pp("bn"))?)
         } else {
