@@ -142,9 +142,9 @@ pub fn render_curves(metrics: &Metrics, run_name: &str, out: &Path) -> Result<()
         .map_err(plot_err)?;
         panel(
             &panels[1],
-            "CV",
+            "Consistency violation",
             "epoch",
-            "mean entropy of q(z|y) (nats)",
+            "mean entropy of p(z|x,w) (nats)",
             &cv,
             x_range.clone(),
             "no values",

@@ -32,8 +32,8 @@ fn stamp(inputs: &[PathBuf]) -> Stamp {
 }
 
 /// Runs `draw` once (errors propagate), or with `--watch` forever: it draws whenever `inputs`
-/// change, and on a failure (a file missing or half-written) prints a note and retries on the
-/// next tick instead of exiting.
+/// change, and on a failure (a file missing or half-written) prints a note and tries again when
+/// the inputs next change — not every tick, so a permanent error waits quietly for new input.
 pub fn run(
     args: &WatchArgs,
     inputs: &[PathBuf],
@@ -46,23 +46,19 @@ pub fn run(
         return Ok(());
     }
     let mut drawn: Option<Stamp> = None;
-    let mut last_note = String::new();
+    let mut failed: Option<Stamp> = None;
     loop {
         let now = stamp(inputs);
-        if drawn.as_ref() != Some(&now) {
+        if drawn.as_ref() != Some(&now) && failed.as_ref() != Some(&now) {
             match draw() {
                 Ok(()) => {
                     println!("wrote {}", out.display());
                     drawn = Some(now);
-                    last_note.clear();
+                    failed = None;
                 }
                 Err(e) => {
-                    // Say it once, not every tick, while the same problem persists.
-                    let note = format!("{e:#}");
-                    if note != last_note {
-                        eprintln!("waiting: {note} (retrying every {} ms)", args.interval_ms);
-                        last_note = note;
-                    }
+                    eprintln!("waiting: {e:#} (trying again when the inputs change)");
+                    failed = Some(now);
                 }
             }
         }
