@@ -274,11 +274,6 @@ impl Adam {
         self.cfg.lr
     }
 
-    /// Total number of optimised elements.
-    pub fn parameter_count(&self) -> usize {
-        self.slots.iter().map(|s| s.var.elem_count()).sum()
-    }
-
     /// One Adam update from the gradients in `grads`; variables without a gradient are left alone.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         if self.cfg.reset_every_step {

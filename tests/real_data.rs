@@ -4,22 +4,9 @@
 
 use gmvae::data::{mnist, spiral};
 use gmvae::options::Options;
-use std::path::PathBuf;
 
-/// The shared data directory; this tier is `#[ignore]`d by default and, once asked for with
-/// `--ignored`, fails loudly rather than passing silently when the data are not there.
-fn shared() -> PathBuf {
-    let root =
-        PathBuf::from(std::env::var_os("GMVAE_SHARED_DATA").expect(
-            "the real-data tier needs GMVAE_SHARED_DATA=<path to shared/data> (CI sets it)",
-        ));
-    assert!(
-        root.is_dir(),
-        "GMVAE_SHARED_DATA={} is not a directory",
-        root.display()
-    );
-    root
-}
+mod harness;
+use harness::shared_data as shared;
 
 #[test]
 #[ignore = "real-data tier: set GMVAE_SHARED_DATA=../shared/data and pass --ignored"]

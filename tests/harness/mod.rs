@@ -163,3 +163,18 @@ pub fn run_suite(cases: Vec<Case>, cwd: &Path) {
         failures.join("\n")
     );
 }
+
+/// The shared data directory; this tier is `#[ignore]`d by default and, once asked for with
+/// `--ignored`, fails loudly rather than passing silently when the data are not there.
+pub fn shared_data() -> std::path::PathBuf {
+    let root =
+        std::path::PathBuf::from(std::env::var_os("GMVAE_SHARED_DATA").expect(
+            "the real-data tier needs GMVAE_SHARED_DATA=<path to shared/data> (CI sets it)",
+        ));
+    assert!(
+        root.is_dir(),
+        "GMVAE_SHARED_DATA={} is not a directory",
+        root.display()
+    );
+    root
+}
