@@ -147,6 +147,11 @@ pub struct TrainArgs {
     /// Reproduce upstream's Adam, whose state restarts every step (sign-SGD-like; §2.4).
     #[arg(long)]
     pub adam_reset: bool,
+    /// Dynamic binarisation: each training batch's grey levels y are replaced by a fresh draw of
+    /// Bernoulli(y) (Bernoulli likelihood only; evaluation uses the grey levels). Upstream trains
+    /// on grey levels; most later VAE work on MNIST binarises this way.
+    #[arg(long)]
+    pub binarize: bool,
     /// Upstream's training recipe exactly: Adam restarted every step, lr 1e-4, per-point
     /// z-prior KL with eta 1, no warm-up (flags given after it still override).
     #[arg(long)]
@@ -246,6 +251,7 @@ impl TrainArgs {
             o.train_size = self.train_size;
         }
         o.adam_reset |= self.adam_reset;
+        o.binarize |= self.binarize;
         o.svhn_extra |= self.svhn_extra;
         if let Some(opt) = &self.optimiser {
             if opt != "adam" {
@@ -328,6 +334,9 @@ impl TrainArgs {
         }
         if self.svhn_extra {
             v.push("--svhn-extra");
+        }
+        if self.binarize {
+            v.push("--binarize");
         }
         v
     }

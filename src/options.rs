@@ -79,6 +79,10 @@ pub struct Options {
     /// many epochs (0: off, as upstream).
     #[serde(default)]
     pub warmup_epochs: f64,
+    /// Dynamic binarisation of the training batches: y ~ Bernoulli(grey level), drawn afresh
+    /// every step (Bernoulli likelihood only).
+    #[serde(default)]
+    pub binarize: bool,
     /// Stop early once the training lower bound has improved by less than `plateau_tol`
     /// (relative) over this many epochs (0: run all `epoch` epochs). Never uses test accuracy.
     #[serde(default)]
@@ -134,6 +138,7 @@ impl Options {
             train_size: None,
             z_prior: ZPriorMode::Sample,
             warmup_epochs: 0.0,
+            binarize: false,
             plateau_epochs: 0,
             plateau_tol: default_plateau_tol(),
             table: None,
@@ -281,6 +286,9 @@ impl Options {
                 bail!("--network conv on mnist needs --input-dimension 2 (as upstream)")
             }
             _ => {}
+        }
+        if self.binarize && self.continuous {
+            bail!("--binarize draws Bernoulli data for the Bernoulli likelihood; it cannot be combined with --continuous 1");
         }
         if self.network == NetworkKind::Conv && self.continuous {
             bail!("--continuous 1 is for the fully-connected decoder; the conv decoders are Bernoulli");

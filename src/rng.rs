@@ -22,6 +22,7 @@ pub mod stream {
     pub const SHUFFLE: u64 = 3;
     pub const NOISE: u64 = 4;
     pub const VISUAL: u64 = 5;
+    pub const BINARIZE: u64 = 6;
 }
 
 /// A tensor of i.i.d. N(0, 1) draws.

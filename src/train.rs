@@ -289,12 +289,29 @@ pub fn component_samples(
 }
 
 /// A batch of rows `idx` of `split` as a `[B, Dy]` tensor.
-fn gather(split: &Split, idx: &[usize], dy: usize, device: &Device) -> Result<Tensor> {
+fn gather(
+    split: &Split,
+    idx: &[usize],
+    dy: usize,
+    binarize: Option<&mut rand::rngs::StdRng>,
+    device: &Device,
+) -> Result<Tensor> {
     let mut v = Vec::with_capacity(idx.len() * dy);
     for &i in idx {
         v.extend_from_slice(&split.y[i * dy..(i + 1) * dy]);
     }
+    if let Some(rng) = binarize {
+        binarize_in_place(&mut v, rng);
+    }
     Ok(Tensor::from_vec(v, (idx.len(), dy), device)?)
+}
+
+/// Dynamic binarisation: each grey level p in [0, 1] becomes 1 with probability p, else 0.
+pub fn binarize_in_place(y: &mut [f32], rng: &mut rand::rngs::StdRng) {
+    use rand::Rng;
+    for p in y {
+        *p = if rng.random::<f32>() < *p { 1.0 } else { 0.0 };
+    }
 }
 
 /// Progress inside an epoch: a bar on a terminal, a few plain lines otherwise.
@@ -567,6 +584,9 @@ impl Run {
             n,
         );
         let mut noise = rng::rng(opts.seed, stream::NOISE + 16 * epoch as u64);
+        let mut binarize = opts
+            .binarize
+            .then(|| rng::rng(opts.seed, stream::BINARIZE + 16 * epoch as u64));
         let mut cfg = opts.objective_config();
         let progress = Progress::new(epoch, opts.epoch, steps);
         let mut sum = TermValues::default();
@@ -580,7 +600,7 @@ impl Run {
         let mut q_train: Vec<f32> = Vec::new();
         let mut labels_seen: Vec<usize> = Vec::new();
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
-            let y = gather(train, idx, dy, &self.device)?;
+            let y = gather(train, idx, dy, binarize.as_mut(), &self.device)?;
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
             let (eps_x, eps_w) = objective::draw_noise(
                 &mut noise,
@@ -817,6 +837,24 @@ pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binarize_draws_bernoulli_of_the_grey_level() {
+        let grey: Vec<f32> = (0..20_000).map(|i| [0.0, 0.25, 0.9, 1.0][i % 4]).collect();
+        let draw = |seed| {
+            let mut y = grey.clone();
+            binarize_in_place(&mut y, &mut crate::rng::rng(seed, 6));
+            y
+        };
+        let y = draw(1);
+        assert!(y.iter().all(|&v| v == 0.0 || v == 1.0));
+        for (j, p) in [0.0, 0.25, 0.9, 1.0].into_iter().enumerate() {
+            let mean = y.iter().skip(j).step_by(4).sum::<f32>() / 5000.0;
+            assert!((mean - p).abs() < 0.02, "grey {p}: mean of draws {mean}");
+        }
+        assert_eq!(y, draw(1), "same seed, same draws");
+        assert_ne!(y, draw(2));
+    }
 
     #[test]
     fn plateau_rule_uses_the_relative_gain_over_the_window() {

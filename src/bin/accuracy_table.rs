@@ -146,6 +146,11 @@ fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
         (Some(n), None) => format!("first {n}"),
         (None, None) => "all".into(),
     };
+    let data = if o.binarize {
+        format!("{data}, binarized")
+    } else {
+        data
+    };
     Ok(Some(format!(
         "| {} | {:?} | {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
         dir.file_name().unwrap_or_default().to_string_lossy(),
