@@ -126,3 +126,63 @@ fn repeated_uses_subtraction_and_activations_accumulate() {
     let want_b = ((1.0 - &f).unwrap() * 3.0).unwrap();
     assert_close(grads.get(bt).unwrap(), &want_b, "where_cond false branch");
 }
+
+/// The reference sum: every source element in row-major order, added to the output with its
+/// reduced coordinates set to zero (the order of candle's general loop).
+fn reference_sum(src: &[f32], dims: &[usize], reduce: &[usize]) -> Vec<f32> {
+    let out_dims: Vec<usize> = dims
+        .iter()
+        .enumerate()
+        .map(|(d, &s)| if reduce.contains(&d) { 1 } else { s })
+        .collect();
+    let mut out = vec![0f32; out_dims.iter().product()];
+    for (i, &x) in src.iter().enumerate() {
+        let (mut rest, mut o, mut stride) = (i, 0, 1);
+        for d in (0..dims.len()).rev() {
+            let c = rest % dims[d];
+            rest /= dims[d];
+            if !reduce.contains(&d) {
+                o += c * stride;
+                stride *= out_dims[d];
+            }
+        }
+        out[o] += x;
+    }
+    out
+}
+
+#[test]
+fn sums_over_leading_and_middle_dims_match_the_element_order_reference() {
+    // The patched ReduceSum walks contiguous blocks; the results must be bitwise those of the
+    // element-by-element loop for every pattern of reduced dims, size-1 dims included.
+    let mut rng = StdRng::seed_from_u64(4);
+    let cases: &[(&[usize], &[usize])] = &[
+        (&[3, 4, 5, 6], &[0]),
+        (&[3, 4, 5, 6], &[1]),
+        (&[3, 4, 5, 6], &[0, 2]),
+        (&[3, 4, 5, 6], &[1, 3]),
+        (&[3, 4, 5, 6], &[0, 2, 3]),
+        (&[3, 4, 5, 6], &[0, 1, 3]),
+        (&[3, 4, 5, 6], &[2]),
+        (&[2, 1, 3, 1, 4], &[0, 3]),
+        (&[2, 1, 3, 1, 4], &[1, 2]),
+        (&[50, 16, 14, 14], &[0, 2, 3]),
+    ];
+    for &(dims, reduce) in cases {
+        let n: usize = dims.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let t = Tensor::from_vec(v.clone(), dims, &Device::Cpu).unwrap();
+        let got = t
+            .sum_keepdim(reduce)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(
+            got,
+            reference_sum(&v, dims, reduce),
+            "{dims:?} over {reduce:?}"
+        );
+    }
+}

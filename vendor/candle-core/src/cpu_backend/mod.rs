@@ -344,16 +344,8 @@ impl ReduceSum<'_> {
                     }
                     return Ok(dst);
                 };
-                for (unstr_index, &src) in src.iter().enumerate() {
-                    let mut dst_index = unstr_index;
-                    // Set the reduce_dims indexes to 0.
-                    for &(dim, stride) in self.reduce_dims_and_stride.iter() {
-                        // The compiler is able to optimize the following in a single divmod op.
-                        let (pre, post) = (dst_index / stride, dst_index % stride);
-                        dst_index = (pre / dim) * stride + post;
-                    }
-                    dst[dst_index] += src;
-                }
+                self.fold_contiguous_blocks(src, src_l, &mut dst);
+                return Ok(dst);
             }
             None => {
                 for (unstr_index, src_index) in src_l.strided_index().enumerate() {
@@ -369,6 +361,67 @@ impl ReduceSum<'_> {
             }
         }
         Ok(dst)
+    }
+
+    /// Sum of a contiguous source over reduce dims that are not all trailing (e.g. a conv bias
+    /// gradient: [N, C, H, W] summed over N, H, W). Adjacent dims that are all reduced or all
+    /// kept are merged, then the source is walked block by block: the innermost merged run is a
+    /// contiguous slice, either summed into one output or added to a contiguous output run. The
+    /// per-element index arithmetic of the general loop (one divmod per reduce dim) is gone, and
+    /// every output still receives its inputs in the same order, so the sums are bitwise the same.
+    fn fold_contiguous_blocks<T: WithDType>(&self, src: &[T], src_l: &Layout, dst: &mut [T]) {
+        let mut groups: Vec<(usize, bool)> = Vec::new();
+        for (d, &size) in src_l.dims().iter().enumerate() {
+            let reduced = self.reduce_dims.contains(&d);
+            if size == 1 {
+                continue;
+            }
+            match groups.last_mut() {
+                Some((s, r)) if *r == reduced => *s *= size,
+                _ => groups.push((size, reduced)),
+            }
+        }
+        let Some(&(inner_len, inner_reduced)) = groups.last() else {
+            // A single element.
+            if let (Some(d), Some(&x)) = (dst.first_mut(), src.first()) {
+                *d += x;
+            }
+            return;
+        };
+        let outer = &groups[..groups.len() - 1];
+        // The output offset moved by one step of each outer run (0 for reduced runs).
+        let mut dst_step = vec![0usize; outer.len()];
+        let mut size_below = if inner_reduced { 1 } else { inner_len };
+        for (g, &(size, reduced)) in outer.iter().enumerate().rev() {
+            if !reduced {
+                dst_step[g] = size_below;
+                size_below *= size;
+            }
+        }
+        let mut index = vec![0usize; outer.len()];
+        let mut dst_offset = 0usize;
+        for block in src.chunks_exact(inner_len) {
+            if inner_reduced {
+                let mut acc = dst[dst_offset];
+                for &x in block {
+                    acc += x;
+                }
+                dst[dst_offset] = acc;
+            } else {
+                for (d, &x) in dst[dst_offset..dst_offset + inner_len].iter_mut().zip(block) {
+                    *d += x;
+                }
+            }
+            for g in (0..outer.len()).rev() {
+                index[g] += 1;
+                dst_offset += dst_step[g];
+                if index[g] < outer[g].0 {
+                    break;
+                }
+                dst_offset -= dst_step[g] * outer[g].0;
+                index[g] = 0;
+            }
+        }
     }
 }
 
@@ -1478,7 +1531,17 @@ impl Map2 for MatMul {
         let dst_rs = dst_strides[0];
         let dst_cs = dst_strides[1];
 
-        let mut dst = vec![T::zero(); b * m * n];
+        // gemm is called with read_dst = false and writes every element when k > 0, so the
+        // zero fill is only needed for an empty inner dimension.
+        let mut dst = if k == 0 {
+            vec![T::zero(); b * m * n]
+        } else {
+            let mut v = Vec::with_capacity(b * m * n);
+            // SAFETY: T is a plain number type; each element is written by gemm below before
+            // anything reads it.
+            unsafe { v.set_len(b * m * n) };
+            v
+        };
         let num_threads = crate::utils::get_num_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
