@@ -27,7 +27,7 @@ pub const MAX_FILTERS: usize = 1_024;
 pub const MAX_CHANNELS: usize = 16;
 /// Points the spiral generator draws.
 pub const MAX_SPIRAL_POINTS: usize = 10_000_000;
-/// CPU threads (rayon starts them all at once: 100000 would never finish starting).
+/// CPU threads (candle's pool starts them all at once: 100000 would never finish starting).
 pub const MAX_THREADS: usize = 512;
 /// Class labels are indices `0..MAX_CLASSES`: they index per-class tables, and Serket's greedy
 /// label-swap accuracy is quadratic in the largest one.

@@ -3,7 +3,7 @@
 //! candle-nn's `AdamW` issues about a dozen tensor ops per parameter per step and costs more than
 //! forward + backward on our MLPs (`../shared/reference/performance-notes.md`). On the CPU this
 //! optimiser updates each variable's storage in place (a candle `InplaceOp2`, no copies of the
-//! weights, no allocation per step), chunked over the rayon pool, with moments kept in host
+//! weights, no allocation per step), chunked over candle's CPU thread pool (`gmvae_models::par`), with moments kept in host
 //! vectors. On other devices it uses tensor ops on *detached* gradients (see [`Adam::step`]). Its
 //! state (t, m, v) is saved with checkpoints so a resumed run continues exactly.
 //!
@@ -17,7 +17,7 @@
 use anyhow::{bail, Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, Device, InplaceOp2, Layout, Tensor, Var};
-use rayon::prelude::*;
+use gmvae_models::par::{self, SharedMut};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -113,7 +113,7 @@ impl ResetCoefficients {
     }
 }
 
-/// Elements per rayon task: large enough that scheduling is noise, small enough to use both
+/// Elements per task: large enough that scheduling is noise, small enough to use both
 /// cores on the 10^5-10^6-element weight matrices.
 const CHUNK: usize = 1 << 15;
 
@@ -164,26 +164,22 @@ impl InplaceOp2 for FusedStep<'_> {
                 if m.len() != g.len() || v.len() != g.len() {
                     candle_core::bail!("gmvae-adam: {} gradients, {} moments", g.len(), m.len());
                 }
-                if theta.len() <= CHUNK {
-                    c.update(theta, g, m, v);
-                } else {
-                    theta
-                        .par_chunks_mut(CHUNK)
-                        .zip(g.par_chunks(CHUNK))
-                        .zip(m.par_chunks_mut(CHUNK))
-                        .zip(v.par_chunks_mut(CHUNK))
-                        .for_each(|(((th, g), m), v)| c.update(th, g, m, v));
-                }
+                let (th, m, v) = (SharedMut::new(theta), SharedMut::new(m), SharedMut::new(v));
+                par::for_each(g.len().div_ceil(CHUNK), |i| {
+                    let (a, len) = (i * CHUNK, CHUNK.min(g.len() - i * CHUNK));
+                    // SAFETY: chunk i is the only task touching elements a..a+len.
+                    let (th, m, v) =
+                        unsafe { (th.slice(a, len), m.slice(a, len), v.slice(a, len)) };
+                    c.update(th, &g[a..a + len], m, v);
+                });
             }
             Rule::Reset(c) => {
-                if theta.len() <= CHUNK {
-                    c.update(theta, g);
-                } else {
-                    theta
-                        .par_chunks_mut(CHUNK)
-                        .zip(g.par_chunks(CHUNK))
-                        .for_each(|(th, g)| c.update(th, g));
-                }
+                let th = SharedMut::new(theta);
+                par::for_each(g.len().div_ceil(CHUNK), |i| {
+                    let (a, len) = (i * CHUNK, CHUNK.min(g.len() - i * CHUNK));
+                    // SAFETY: chunk i is the only task touching elements a..a+len.
+                    c.update(unsafe { th.slice(a, len) }, &g[a..a + len]);
+                });
             }
         }
         Ok(())
@@ -498,7 +494,7 @@ mod fused_tests {
     use super::*;
 
     /// Runs `steps` steps of minimising sum((x - target)^2) on a 70,000-element tensor (more than
-    /// two rayon chunks) with either path and returns the parameters.
+    /// two chunks) with either path and returns the parameters.
     fn run(tensor_path: bool, reset: bool, steps: usize) -> Vec<f32> {
         let n = 70_000;
         let x0: Vec<f32> = (0..n)

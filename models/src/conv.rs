@@ -137,9 +137,12 @@ impl CustomOp1 for Im2Col {
         let n = l.dims()[0];
         let (pos, stride) = (g.positions(), n * g.positions());
         let mut out = vec![0f32; g.rows() * stride];
-        for (b, img) in x.chunks_exact(g.image()).enumerate() {
+        let shared = crate::par::SharedMut::new(&mut out);
+        crate::par::for_each(n, |b| {
+            let img = &x[b * g.image()..][..g.image()];
             g.for_each_run(|r, p, i, len, step| {
-                let dst = &mut out[r * stride + b * pos + p..][..len];
+                // SAFETY: image b writes only columns b*pos..(b+1)*pos of each row.
+                let dst = unsafe { shared.slice(r * stride + b * pos + p, len) };
                 if step == 1 {
                     dst.copy_from_slice(&img[i..i + len]);
                 } else {
@@ -148,7 +151,7 @@ impl CustomOp1 for Im2Col {
                     }
                 }
             });
-        }
+        });
         Ok((CpuStorage::F32(out), Shape::from((g.rows(), stride))))
     }
 
@@ -172,7 +175,10 @@ impl CustomOp1 for Col2Im {
         }
         let n = stride / pos;
         let mut out = vec![0f32; n * g.image()];
-        for (b, img) in out.chunks_exact_mut(g.image()).enumerate() {
+        let shared = crate::par::SharedMut::new(&mut out);
+        crate::par::for_each(n, |b| {
+            // SAFETY: image b is the only writer of its own slice.
+            let img = unsafe { shared.slice(b * g.image(), g.image()) };
             g.for_each_run(|r, p, i, len, step| {
                 let src = &cols[r * stride + b * pos + p..][..len];
                 if step == 1 {
@@ -185,7 +191,7 @@ impl CustomOp1 for Col2Im {
                     }
                 }
             });
-        }
+        });
         Ok((CpuStorage::F32(out), Shape::from((n, g.c, g.h, g.w))))
     }
 

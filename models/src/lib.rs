@@ -10,6 +10,7 @@ mod config;
 pub mod conv;
 mod decoder;
 mod init;
+pub mod par;
 mod prior;
 mod recognition;
 

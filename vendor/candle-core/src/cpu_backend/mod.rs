@@ -1562,10 +1562,57 @@ impl Map2 for MatMul {
             // over itself, so a stride-zero batch on lhs goes through the loop below.
             (b, m, n, k)
         };
+        // With several threads, split the columns of the product into one block per thread of
+        // candle's barrier pool and run a single-threaded gemm on each. gemm's own threading
+        // (rayon) left the weight-gradient shapes (k = batch size) unscaled on 2 cores, and its
+        // workers sleep between calls, while the pool's spin briefly and are already awake from
+        // the elementwise ops around each matmul.
+        let pool = crate::utils::barrier_pool();
+        let parts = pool.n_workers() + 1;
+        let parts = if parts > 1 && m * n * k >= 1 << 20 && n >= 32 * parts {
+            parts
+        } else {
+            1
+        };
         for step in 0..b {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
             let dst_p = &mut dst[step * c_skip..];
+            if parts > 1 {
+                let (dst_a, lhs_a, rhs_a) = (
+                    dst_p.as_mut_ptr() as usize,
+                    lhs_p.as_ptr() as usize,
+                    rhs_p.as_ptr() as usize,
+                );
+                pool.execute_static(parts, |range| for p in range {
+                    let (j0, j1) = (n * p / parts, n * (p + 1) / parts);
+                    // SAFETY: the blocks write disjoint column ranges of dst.
+                    unsafe {
+                        gemm(
+                            m,
+                            j1 - j0,
+                            k,
+                            (dst_a as *mut T).add(j0 * dst_cs),
+                            dst_cs as isize,
+                            dst_rs as isize,
+                            false,
+                            lhs_a as *const T,
+                            lhs_cs as isize,
+                            lhs_rs as isize,
+                            (rhs_a as *const T).add(j0 * rhs_cs),
+                            rhs_cs as isize,
+                            rhs_rs as isize,
+                            T::zero(),
+                            T::one(),
+                            false,
+                            false,
+                            false,
+                            Parallelism::None,
+                        )
+                    }
+                });
+                continue;
+            }
             unsafe {
                 gemm(
                     /* m: usize = */ m,

@@ -1,0 +1,35 @@
+//! Data parallelism on candle's own CPU thread pool (the barrier pool its elementwise kernels and,
+//! with our patch, its matmuls use), so that one set of briefly-spinning workers serves the whole
+//! training step: a second pool (rayon) would sleep between calls and fight the first for the
+//! cores.
+
+/// Runs `f(i)` for every `i` in `0..n`, spread over candle's CPU threads (inline on one thread).
+pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
+    if n == 0 {
+        return;
+    }
+    candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(&f));
+}
+
+/// A raw pointer that tasks writing disjoint parts of one buffer may share.
+#[derive(Clone, Copy)]
+pub struct SharedMut<T>(*mut T);
+
+// SAFETY: users only write disjoint ranges through it (each call site says why).
+unsafe impl<T> Send for SharedMut<T> {}
+unsafe impl<T> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    pub fn new(s: &mut [T]) -> Self {
+        Self(s.as_mut_ptr())
+    }
+
+    /// The `len` elements from `offset`.
+    ///
+    /// # Safety
+    /// The range must lie inside the buffer, and no other live slice may overlap it.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slice(&self, offset: usize, len: usize) -> &mut [T] {
+        std::slice::from_raw_parts_mut(self.0.add(offset), len)
+    }
+}
