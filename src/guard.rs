@@ -36,11 +36,12 @@ fn advice(epoch: usize, lr: f64) -> String {
     }
 }
 
-/// Errors when the loss of `step` (1-based) of `epoch` is not finite.
+/// Errors when the loss summed up to `step` (1-based) of `epoch` is not finite (training checks
+/// every few steps, so the first bad step is at or before `step`).
 pub fn check_loss(loss: f64, epoch: usize, step: usize, lr: f64) -> Result<()> {
     if !loss.is_finite() {
         bail!(
-            "the loss became {loss} at epoch {epoch}, step {step} (learning rate {lr}): {}",
+            "the loss became {loss} in epoch {epoch}, by step {step} (learning rate {lr}): {}",
             advice(epoch, lr)
         );
     }
@@ -90,7 +91,7 @@ mod tests {
         assert_eq!(first_non_finite([("inf", &inf)]).unwrap(), Some("inf"));
         let e = check_loss(f64::NAN, 3, 7, 1.0).unwrap_err().to_string();
         assert!(
-            e.contains("epoch 3, step 7") && e.contains("epoch 2 is intact"),
+            e.contains("epoch 3, by step 7") && e.contains("epoch 2 is intact"),
             "{e}"
         );
     }

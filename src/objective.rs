@@ -236,7 +236,8 @@ pub fn consistency_violation(log_p: &Tensor, m: usize) -> Result<Tensor> {
 pub struct BatchObjective {
     /// The scalar whose gradient training follows.
     pub loss: Tensor,
-    pub values: TermValues,
+    /// The five terms of this batch, on the device (`terms.read()` for their values).
+    pub terms: TermSums,
     /// The cluster posterior `[N, K]` (q(z|y) for v1; p(z|x,w) of the first sample for v2).
     pub q_z: Tensor,
 }
@@ -292,27 +293,63 @@ pub fn evaluate(
             let cond = conditional_prior(&post, &prior, &p, m)?;
             let lz = z_prior(&log_p, m)?;
             let base = ((&rec + (&cond * cfg.cond_weight)?)? + &lw)?;
-            // Free bits: the z-prior pulls only while its batch average exceeds lambda.
-            let active = lz.to_dtype(DType::F64)?.to_scalar::<f64>()? / n as f64 > cfg.free_bits;
-            let loss = if active {
-                (base + (&lz * cfg.cv_weight)?)?
-            } else {
-                base
-            };
+            // Free bits: the z-prior pulls only while its batch average exceeds lambda. The gate
+            // is a 0/1 factor computed on the device, so the step needs no host round trip.
+            let gate = lz
+                .affine(1.0 / n as f64, 0.0)?
+                .gt(cfg.free_bits)?
+                .to_dtype(lz.dtype())?
+                .detach();
+            let loss = (base + (&lz * &gate)?.affine(cfg.cv_weight, 0.0)?)?;
             (cond, lz, loss, p.narrow(0, 0, n)?, 1.0)
         }
     };
-    let scalar = |t: &Tensor| -> Result<f64> { t.to_dtype(DType::F64)?.to_scalar::<f64>() };
-    let mut values = TermValues {
-        rec: scalar(&rec)?,
-        cond_prior: scalar(&cond)?,
-        w_prior: scalar(&lw)?,
-        z_prior: scalar(&lz)?,
-        cv: scalar(&cv)?,
-        loss: 0.0,
-    };
-    values.loss = values.rec + values.cond_prior + values.w_prior + z_in_loss * values.z_prior;
-    Ok(BatchObjective { loss, values, q_z })
+    // The five terms stay on the device (f64, detached): the training loop sums them there and
+    // reads them only when it reports, so a step has no host synchronisation.
+    let terms = Tensor::stack(&[&rec, &cond, &lw, &lz, &cv], 0)?
+        .detach()
+        .to_dtype(DType::F64)?;
+    Ok(BatchObjective {
+        loss,
+        terms: TermSums::new(terms, z_in_loss),
+        q_z,
+    })
+}
+
+/// Sums of the five terms over batches, kept on the device; [`TermSums::read`] is the one place
+/// they come to the host.
+#[derive(Clone)]
+pub struct TermSums {
+    /// `[5]` f64: rec, cond_prior, w_prior, z_prior, cv.
+    sums: Tensor,
+    /// The z-prior's weight in the reported loss.
+    z_in_loss: f64,
+}
+
+impl TermSums {
+    fn new(sums: Tensor, z_in_loss: f64) -> Self {
+        Self { sums, z_in_loss }
+    }
+
+    /// Adds another batch's terms (on the device).
+    pub fn add(&mut self, o: &TermSums) -> Result<()> {
+        self.sums = (&self.sums + &o.sums)?;
+        Ok(())
+    }
+
+    /// The values on the host (one device synchronisation).
+    pub fn read(&self) -> Result<TermValues> {
+        let v = self.sums.to_vec1::<f64>()?;
+        let (rec, cond_prior, w_prior, z_prior, cv) = (v[0], v[1], v[2], v[3], v[4]);
+        Ok(TermValues {
+            rec,
+            cond_prior,
+            w_prior,
+            z_prior,
+            cv,
+            loss: rec + cond_prior + w_prior + self.z_in_loss * z_prior,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -637,7 +674,7 @@ mod tests {
                 cond_weight: 1.0,
             };
             let out = evaluate(&model, &cfg, &y, &ex, &ew, false).unwrap();
-            (s(out.loss), out.values.z_prior)
+            (s(out.loss), out.terms.read().unwrap().z_prior)
         };
         let (open0, lz) = loss(0.0, 0.0);
         let (open5, _) = loss(5.0, 0.0);
@@ -673,20 +710,19 @@ mod tests {
             evaluate(&model, &cfg, &y, &ex, &ew, false).unwrap()
         };
         let base = run(ZPriorMode::Sample, 1.0);
+        let bv = base.terms.read().unwrap();
         // With alpha = 0 the gradient objective is the negative lower bound itself.
-        assert!((s(base.loss.clone()) - base.values.loss).abs() < 1e-3);
+        assert!((s(base.loss.clone()) - bv.loss).abs() < 1e-3);
         let warm = run(ZPriorMode::Sample, 0.25);
-        assert_eq!(warm.values, base.values, "the logged terms stay the ELBO's");
-        let expect = base.values.loss - 0.75 * base.values.cond_prior;
+        let wv = warm.terms.read().unwrap();
+        assert_eq!(wv, bv, "the logged terms stay the ELBO's");
+        let expect = bv.loss - 0.75 * bv.cond_prior;
         assert!((s(warm.loss) - expect).abs() < 1e-3);
         let marg = run(ZPriorMode::Marginal, 1.0);
-        assert_eq!(marg.values, base.values);
+        assert_eq!(marg.terms.read().unwrap(), bv);
         let zm = s(z_prior_marginal(&base.q_z).unwrap());
-        assert!(
-            zm <= base.values.z_prior + 1e-6,
-            "marginal KL <= mean per-point KL"
-        );
-        let expect = base.values.loss - base.values.z_prior + zm;
+        assert!(zm <= bv.z_prior + 1e-6, "marginal KL <= mean per-point KL");
+        let expect = bv.loss - bv.z_prior + zm;
         assert!((s(marg.loss) - expect).abs() < 1e-3);
     }
 }

@@ -314,6 +314,11 @@ pub fn binarize_in_place(y: &mut [f32], rng: &mut rand::rngs::StdRng) {
     }
 }
 
+/// Steps between reads of the summed terms on the host: the progress bar's loss and the check
+/// for a non-finite loss (a NaN is reported by the step count it was found at, at most this
+/// many steps late, and always before the epoch's checkpoint).
+const GUARD_EVERY: usize = 10;
+
 /// Progress inside an epoch: a bar on a terminal, a few plain lines otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
@@ -344,12 +349,15 @@ impl Progress {
         }
     }
 
-    fn step(&self, done: usize, loss_per_point: f64) {
+    /// Step `done` of the epoch; `loss_per_point` is called (it reads the device) only when
+    /// the loss is shown.
+    fn step(&self, done: usize, loss_per_point: impl FnOnce() -> Result<f64>) {
+        let loss_per_point = || loss_per_point().unwrap_or(f64::NAN);
         match &self.bar {
             Some(b) => {
                 b.set_position(done as u64);
-                if done.is_multiple_of(10) {
-                    b.set_message(format!("loss {loss_per_point:.3}"));
+                if done.is_multiple_of(GUARD_EVERY) {
+                    b.set_message(format!("loss {:.3}", loss_per_point()));
                 }
             }
             // Long epochs print a line at each quarter when nobody watches a terminal.
@@ -358,10 +366,11 @@ impl Progress {
                 && done < self.steps =>
             {
                 eprintln!(
-                    "epoch {} {done}/{} steps, {:.1} s, loss {loss_per_point:.3}",
+                    "epoch {} {done}/{} steps, {:.1} s, loss {:.3}",
                     self.epoch,
                     self.steps,
-                    self.started.elapsed().as_secs_f64()
+                    self.started.elapsed().as_secs_f64(),
+                    loss_per_point()
                 )
             }
             None => {}
@@ -589,7 +598,9 @@ impl Run {
             .then(|| rng::rng(opts.seed, stream::BINARIZE + 16 * epoch as u64));
         let mut cfg = opts.objective_config();
         let progress = Progress::new(epoch, opts.epoch, steps);
-        let mut sum = TermValues::default();
+        // The terms are summed on the device and read only to report and to check for a
+        // non-finite loss every GUARD_EVERY steps: no host synchronisation per step.
+        let mut sum: Option<objective::TermSums> = None;
         // q(z|y) of the epoch's training points as training saw them (BN batch statistics,
         // weights changing), with their labels: upstream's train ACC.
         let train = &self.dataset.train;
@@ -597,7 +608,7 @@ impl Run {
             .labels
             .as_ref()
             .filter(|_| opts.acc && self.dataset.test.is_some());
-        let mut q_train: Vec<f32> = Vec::new();
+        let mut q_parts: Vec<Tensor> = Vec::new();
         let mut labels_seen: Vec<usize> = Vec::new();
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
             let y = gather(train, idx, dy, binarize.as_mut(), &self.device)?;
@@ -611,16 +622,34 @@ impl Run {
                 &self.device,
             )?;
             let out = objective::evaluate(&self.model.net, &cfg, &y, &eps_x, &eps_w, true)?;
-            crate::guard::check_loss(out.values.loss, epoch, s + 1, opts.learning_rate)?;
             self.adam.step(&out.loss.backward()?)?;
             if let Some(l) = train_labels {
-                q_train.extend(out.q_z.flatten_all()?.to_vec1::<f32>()?);
+                q_parts.push(out.q_z.detach());
                 labels_seen.extend(idx.iter().map(|&i| l[i]));
             }
-            sum += out.values;
-            progress.step(s + 1, sum.loss / ((s + 1) * b) as f64);
+            let sum = match &mut sum {
+                Some(acc) => {
+                    acc.add(&out.terms)?;
+                    acc
+                }
+                None => sum.insert(out.terms),
+            };
+            if (s + 1).is_multiple_of(GUARD_EVERY) || s + 1 == steps {
+                let loss = sum.read()?.loss;
+                crate::guard::check_loss(loss, epoch, s + 1, opts.learning_rate)?;
+            }
+            progress.step(s + 1, || Ok(sum.read()?.loss / ((s + 1) * b) as f64));
         }
         progress.finish();
+        let sum = match sum {
+            Some(acc) => acc.read()?,
+            None => TermValues::default(),
+        };
+        let q_train = if q_parts.is_empty() {
+            Vec::new()
+        } else {
+            Tensor::cat(&q_parts, 0)?.flatten_all()?.to_vec1::<f32>()?
+        };
         // Before anything of this epoch is written: the last checkpoint stays good.
         crate::guard::check_state(
             &self.model.vars,

@@ -167,11 +167,13 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         let (ex, ew) =
             objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
         let out = objective::evaluate(&model.net, &cfg, &yt, &ex, &ew, true)?;
-        if !out.values.loss.is_finite() {
+        // Read as train() does at its reporting points (here every step, before the timer
+        // stops: the phase includes that synchronisation).
+        let loss = out.terms.read()?.loss;
+        if !loss.is_finite() {
             bail!(
-                "{}: the loss became {} at step {}",
+                "{}: the loss became {loss} at step {}",
                 preset.name(),
-                out.values.loss,
                 s + 1
             );
         }
@@ -233,7 +235,7 @@ fn write_check(
     let (ex, ew) =
         objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
     let out = objective::evaluate(&model.net, &opts.objective_config(), y, &ex, &ew, true)?;
-    let v = out.values;
+    let v = out.terms.read()?;
     let training_loss = out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
     let terms = [
         v.rec,
