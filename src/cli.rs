@@ -147,11 +147,11 @@ pub struct TrainArgs {
     /// Reproduce upstream's Adam, whose state restarts every step (sign-SGD-like; §2.4).
     #[arg(long)]
     pub adam_reset: bool,
-    /// Dynamic binarisation: each training batch's grey levels y are replaced by a fresh draw of
-    /// Bernoulli(y) (Bernoulli likelihood only; evaluation uses the grey levels). Upstream trains
-    /// on grey levels; most later VAE work on MNIST binarises this way.
-    #[arg(long)]
-    pub binarize: bool,
+    /// 1: dynamic binarisation: each training batch's grey levels y are replaced by a fresh draw
+    /// of Bernoulli(y) (Bernoulli likelihood only; evaluation uses the grey levels). Upstream
+    /// trains on grey levels; most later VAE work on MNIST binarises this way.
+    #[arg(long, value_parser = flag01)]
+    pub binarize: Option<bool>,
     /// Upstream's training recipe exactly: Adam restarted every step, lr 1e-4, per-point
     /// z-prior KL with eta 1, no warm-up (flags given after it still override).
     #[arg(long)]
@@ -241,6 +241,7 @@ impl TrainArgs {
             dump_size,
             z_prior,
             warmup_epochs,
+            binarize,
             plateau_epochs,
             plateau_tol
         );
@@ -251,7 +252,6 @@ impl TrainArgs {
             o.train_size = self.train_size;
         }
         o.adam_reset |= self.adam_reset;
-        o.binarize |= self.binarize;
         o.svhn_extra |= self.svhn_extra;
         if let Some(opt) = &self.optimiser {
             if opt != "adam" {
@@ -327,17 +327,20 @@ impl TrainArgs {
             save_model => "--save-model", report_lower_bound => "--report-lower-bound",
             optimiser => "--optimiser", id => "--id", out_dir => "--out-dir",
             data_dir => "--data-dir", data => "--data", spiral_points => "--spiral-points",
-            dump_size => "--dump-size", train_size => "--train-size",
+            dump_size => "--dump-size", train_size => "--train-size", binarize => "--binarize",
+            z_prior => "--z-prior", warmup_epochs => "--warmup-epochs",
+            plateau_epochs => "--plateau-epochs", plateau_tol => "--plateau-tol",
         );
+        if self.upstream_recipe {
+            v.push("--upstream-recipe");
+        }
         if self.adam_reset {
             v.push("--adam-reset");
         }
         if self.svhn_extra {
             v.push("--svhn-extra");
         }
-        if self.binarize {
-            v.push("--binarize");
-        }
+
         v
     }
 }

@@ -725,6 +725,21 @@ fn resume_cases(cases: &mut Vec<Case>, work: &Path) {
         resume(&dir, &["--k", "3", "--seed", "4"]),
         &["--seed, --k", "opts.json"],
     ));
+    // The recipe flags are options of the run too: refused, not silently ignored.
+    for flag in [
+        &["--z-prior", "marginal"][..],
+        &["--warmup-epochs", "1"],
+        &["--plateau-epochs", "3"],
+        &["--binarize", "1"],
+        &["--upstream-recipe"],
+    ] {
+        cases.push(err(
+            "--resume with a recipe flag",
+            GMVAE,
+            resume(&dir, flag),
+            &[flag[0], "opts.json"],
+        ));
+    }
     let dir = variant("raise");
     let d2 = dir.clone();
     cases.push(
