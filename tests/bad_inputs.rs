@@ -148,10 +148,13 @@ fn tiny(out: &Path, id: &str, extra: &[&str]) -> Vec<OsString> {
         ("--batch-size", "50"),
         ("--epoch", "1"),
     ] {
-        let given = extra
-            .iter()
-            .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
-        if !given {
+        let given = |flag: &str| {
+            extra
+                .iter()
+                .any(|a| *a == flag || a.starts_with(&format!("{flag}=")))
+        };
+        // A spiral file gives the points (--spiral-points would be refused).
+        if !given(flag) && !(flag == "--spiral-points" && given("--data")) {
             v.extend(os(&[flag, value]));
         }
     }
