@@ -358,3 +358,60 @@ fn flags_that_do_nothing_are_refused_with_the_reason() {
         options_of(args).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
     }
 }
+
+#[test]
+fn serket_prints_its_progress_to_stdout() {
+    let d = tempfile::tempdir().unwrap();
+    // 20 rows of 6 values in [0, 1], two kinds, and their labels.
+    let rows: String = (0..20)
+        .map(|i| {
+            let on = if i % 2 == 0 {
+                "0.9 0.8 0.9"
+            } else {
+                "0.1 0.2 0.1"
+            };
+            format!("{on} {on}\n")
+        })
+        .collect();
+    std::fs::write(d.path().join("x.txt"), rows).unwrap();
+    let labels: String = (0..20).map(|i| format!("{}\n", i % 2)).collect();
+    std::fs::write(d.path().join("c.txt"), labels).unwrap();
+    let (ok, out, err) = run_in(
+        d.path(),
+        &[
+            "serket",
+            "vae-gmm",
+            "--data",
+            "x.txt",
+            "--category",
+            "c.txt",
+            "--epoch",
+            "8",
+            "--rounds",
+            "2",
+            "--batch-size",
+            "10",
+            "--latent",
+            "2",
+            "--k",
+            "2",
+            "--gmm-iters",
+            "5",
+            "--out-dir",
+            "o",
+        ],
+    );
+    assert!(ok, "{err}");
+    // Not a terminal: a line per quarter of the VAE's epochs, one per round, one at the end.
+    for line in [
+        "vae round 0 epoch 2/8",
+        "vae round 0 epoch 8/8",
+        "vae round 1 epoch 8/8",
+        "round 0: vae loss",
+        "round 1: vae loss",
+        "vae-gmm finished in",
+    ] {
+        assert!(out.contains(line), "{line:?} not on stdout:\n{out}");
+    }
+    assert!(!err.contains("round 0"), "{err}");
+}

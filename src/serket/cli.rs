@@ -209,6 +209,7 @@ pub fn vae_gmm(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
     let mut vae1 = Vae::new(&srk, args.latent, vae_config(args)); // module001_vae
     let mut gmm1 = Gmm::new(&srk, args.k, inputs.labels).iters(args.gmm_iters); // module002_gmm
     vae1.save_reconstructions = !args.no_reconstructions;
+    vae1.show_progress = true;
     vae1.connect(&[&obs]);
     gmm1.connect(&[&vae1]);
     for r in 0..args.rounds {
@@ -248,6 +249,7 @@ pub fn vae_gmm_mlda(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
     let mut mlda1 =
         Mlda::new(&srk, args.k, Some(args.weights.clone()), inputs.labels).iters(args.mlda_iters); // module004_mlda
     vae1.save_reconstructions = !args.no_reconstructions;
+    vae1.show_progress = true;
     vae1.connect(&[&obs1]);
     gmm1.connect(&[&vae1]);
     mlda1.connect(&[&obs2, &gmm1]);
@@ -294,7 +296,7 @@ fn report(r: usize, vae: &[VaeRound], gmm: &[GmmRound], mlda: &[MldaRound]) {
             );
         }
     }
-    eprintln!("{line}");
+    println!("{line}");
 }
 
 /// Refuses to write into a non-empty output directory unless `force`.
@@ -355,6 +357,11 @@ pub fn run(args: &SerketArgs) -> Result<()> {
         Pipeline::VaeGmm(a) => vae_gmm(Inputs::load(a, false)?, a)?,
         Pipeline::VaeGmmMlda(a) => vae_gmm_mlda(Inputs::load(a, true)?, a)?,
     };
-    eprintln!("{} finished in {:.1}s", s.pipeline, s.wall_seconds);
+    println!(
+        "{} finished in {:.1}s; outputs in {}",
+        s.pipeline,
+        s.wall_seconds,
+        a.out.display()
+    );
     Ok(())
 }

@@ -171,6 +171,8 @@ pub struct Vae {
     round: usize,
     /// Also write the reconstructions `x_hat_learn.txt` (N x input, `%.4f`).
     pub save_reconstructions: bool,
+    /// Show training progress on stdout ([`super::progress::Progress`]); off for library use.
+    pub show_progress: bool,
     pub history: Vec<VaeRound>,
 }
 
@@ -187,6 +189,7 @@ impl Vae {
             rng,
             round: 0,
             save_reconstructions: true,
+            show_progress: false,
             history: Vec::new(),
         }
     }
@@ -215,7 +218,10 @@ impl Vae {
         let alpha = self.cfg.kld_weight;
         let (net, adam) = self.net.as_mut().expect("built above");
         let mut epoch_loss = Vec::with_capacity(self.cfg.epochs);
-        for _ in 0..self.cfg.epochs {
+        let progress = self.show_progress.then(|| {
+            super::progress::Progress::new(format!("vae round {}", self.round), self.cfg.epochs)
+        });
+        for e in 0..self.cfg.epochs {
             let perm = permutation(&mut self.rng, n);
             let (mut tot, mut seen) = (0.0, 0);
             for idx in perm.chunks(batch) {
@@ -235,6 +241,12 @@ impl Vae {
                 seen += idx.len();
             }
             epoch_loss.push(tot / seen as f64);
+            if let Some(p) = &progress {
+                p.epoch(e + 1, tot / seen as f64);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
         }
         Ok(epoch_loss)
     }
