@@ -415,3 +415,55 @@ fn serket_prints_its_progress_to_stdout() {
     }
     assert!(!err.contains("round 0"), "{err}");
 }
+
+#[test]
+fn serket_table_flags_refuse_bad_values() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("t.csv"), "a,b,y\n5,6,0\n7,8,1\n9,1,0\n").unwrap();
+    std::fs::write(d.path().join("c.txt"), "0\n1\n0\n").unwrap();
+    std::fs::write(d.path().join("fake.zip"), "").unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--data", "t.csv", "--sigma", "0"], &["--sigma", "0"]),
+        (
+            &["--data", "t.csv", "--kl-weight=-1"],
+            &["--kl-weight", "-1"],
+        ),
+        (
+            &[
+                "--data",
+                "t.csv",
+                "--label-column",
+                "y",
+                "--likelihood",
+                "bernoulli",
+            ],
+            &["--likelihood bernoulli", "[0, 1]", "t.csv"],
+        ),
+        (
+            &[
+                "--data",
+                "t.csv",
+                "--label-column",
+                "y",
+                "--category",
+                "c.txt",
+            ],
+            &["--category", "--label-column"],
+        ),
+        (&["--data", "t.csv", "--label-column", "z"], &["z", "t.csv"]),
+        (
+            &["--data", "fake.zip", "--scale", "minmax"],
+            &["--scale", "zip"],
+        ),
+    ];
+    for (i, (flags, want)) in cases.iter().enumerate() {
+        let out = format!("o{i}");
+        let mut args = vec!["serket", "vae-gmm", "--out-dir", &out];
+        args.extend(flags.iter());
+        let (ok, _, err) = run_in(d.path(), &args);
+        assert!(
+            !ok && want.iter().all(|w| err.contains(w)) && !err.contains("panicked"),
+            "{flags:?}: {err}"
+        );
+    }
+}
