@@ -422,17 +422,29 @@ pub fn error_line(e: &anyhow::Error) -> String {
         .join(": ")
 }
 
+impl Command {
+    /// A training preset's name and flags; `None` for the other subcommands.
+    pub fn training(&self) -> Option<(&'static str, &TrainArgs)> {
+        Some(match self {
+            Command::Spiral(a) => ("spiral", a),
+            Command::MnistFc(a) => ("mnist_fc", a),
+            Command::Mnist(a) => ("mnist", a),
+            Command::Svhn(a) => ("svhn", a),
+            Command::Table(a) => ("table", &a.train),
+            Command::Predict(_) | Command::Export(_) | Command::Serket(_) => return None,
+        })
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let (preset, args) = match &cli.command {
-        Command::Spiral(a) => ("spiral", a),
-        Command::MnistFc(a) => ("mnist_fc", a),
-        Command::Mnist(a) => ("mnist", a),
-        Command::Svhn(a) => ("svhn", a),
-        Command::Table(a) => ("table", &a.train),
-        Command::Predict(a) => return crate::predict::run(a).map(|_| ()),
-        Command::Export(a) => return crate::export::run(a),
-        Command::Serket(a) => return crate::serket::cli::run(a),
+    let Some((preset, args)) = cli.command.training() else {
+        return match &cli.command {
+            Command::Predict(a) => crate::predict::run(a).map(|_| ()),
+            Command::Export(a) => crate::export::run(a),
+            Command::Serket(a) => crate::serket::cli::run(a),
+            _ => unreachable!("training() covers the presets"),
+        };
     };
     if let Some(t) = args.threads {
         crate::limits::count("--threads", t, crate::limits::MAX_THREADS)?;

@@ -156,14 +156,7 @@ fn table_refuses_flags_that_do_nothing_for_it() {
 /// The options `gmvae <args>` would train with (the table preset's flags applied too).
 fn options_of(args: &[&str]) -> anyhow::Result<gmvae::options::Options> {
     let cli = Cli::try_parse_from(args)?;
-    let (preset, train) = match &cli.command {
-        Sub::Spiral(a) => ("spiral", a),
-        Sub::MnistFc(a) => ("mnist_fc", a),
-        Sub::Mnist(a) => ("mnist", a),
-        Sub::Svhn(a) => ("svhn", a),
-        Sub::Table(t) => ("table", &t.train),
-        _ => unreachable!(),
-    };
+    let (preset, train) = cli.command.training().unwrap();
     let mut o = train.resolve(preset)?;
     if let Sub::Table(t) = &cli.command {
         t.table.apply(&mut o)?;
