@@ -154,7 +154,8 @@ fn tiny(out: &Path, id: &str, extra: &[&str]) -> Vec<OsString> {
                 .any(|a| *a == flag || a.starts_with(&format!("{flag}=")))
         };
         // A spiral file gives the points (--spiral-points would be refused).
-        if !given(flag) && !(flag == "--spiral-points" && given("--data")) {
+        let unwanted = flag == "--spiral-points" && given("--data");
+        if !(given(flag) || unwanted) {
             v.extend(os(&[flag, value]));
         }
     }
