@@ -16,17 +16,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Spiral preset: K=8, H=100, Dx=Dw=2, Gaussian likelihood, cvWeight 2, batch 200, 500 epochs.
+    // Each preset's values show as the flags' defaults in its --help (see `command`).
+    /// Spiral preset: 2-D spiral arms, fc network, Gaussian likelihood.
     Spiral(TrainArgs),
-    /// Fully-connected MNIST preset: K=14, H=1000, Dx=200, Dw=150, cvWeight 0.4, batch 50.
+    /// Fully-connected MNIST preset.
     #[command(name = "mnist_fc", alias = "mnist-fc")]
     MnistFc(TrainArgs),
-    /// Convolutional MNIST preset: K=14, H=500, F=16, Dx=200, Dw=150, cvWeight 0.4, batch 50.
+    /// Convolutional MNIST preset.
     Mnist(TrainArgs),
-    /// Convolutional SVHN preset: K=10, H=500, F=64, batch 128, cvWeight 1, 500 epochs.
+    /// Convolutional SVHN preset (the svhn branch's v2 objective).
     Svhn(TrainArgs),
-    /// Your own N x D table (CSV/TSV, whitespace text, .npy, .safetensors): fc network, K=10,
-    /// H=256, Dx=10, Dw=4, lr 1e-3, batch 100, 100 epochs, 20% held out.
+    /// Your own N x D table (CSV/TSV, whitespace text, .npy, .safetensors): fc network.
     Table(TableCmd),
     /// Cluster rows with a trained run: per row the component, q(z|y) and the q(x|y) mean.
     Predict(crate::predict::PredictArgs),
@@ -34,6 +34,83 @@ pub enum Command {
     Export(crate::export::ExportArgs),
     /// Serket baselines: modular VAE, GMM and MLDA exchanging messages.
     Serket(crate::serket::cli::SerketArgs),
+}
+
+/// The training presets, as subcommands.
+pub const PRESETS: [&str; 5] = ["spiral", "mnist_fc", "mnist", "svhn", "table"];
+
+impl Cli {
+    /// Parses the process's arguments; each preset's `--help` shows its own defaults.
+    pub fn parse_args() -> Self {
+        use clap::FromArgMatches;
+        Self::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// The command line, with each preset's values from [`Options::preset`] appended to its flags'
+/// help as `[default: ...]` (they are not clap defaults: a flag left out must stay `None` so that
+/// `--upstream-recipe` and `--resume` can tell it was not given).
+pub fn command() -> clap::Command {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    for preset in PRESETS {
+        let opts = Options::preset(preset).expect("every preset resolves");
+        let defaults = preset_defaults(preset).expect("every preset serializes");
+        cmd = cmd.mut_subcommand(preset, |mut sub| {
+            let ids: Vec<String> = sub
+                .get_arguments()
+                .map(|a| a.get_id().to_string())
+                .collect();
+            for id in ids {
+                let note = match (crate::flag_use::unused(&id, &opts), defaults.get(&id)) {
+                    (Some(why), _) => format!("[does nothing for this preset: {why}]"),
+                    (None, Some(v)) => format!("[default: {v}]"),
+                    (None, None) => continue,
+                };
+                sub = sub.mut_arg(&id, |a| append_help(a, &note));
+            }
+            sub
+        });
+    }
+    cmd
+}
+
+/// The values of preset `name`, keyed by flag id (the field name), as a flag would spell them.
+pub fn preset_defaults(name: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    let o = serde_json::to_value(Options::preset(name)?)?;
+    let mut fields = o.as_object().cloned().unwrap_or_default();
+    // The table preset's own settings are flags of the same subcommand.
+    if let Some(serde_json::Value::Object(t)) = fields.remove("table") {
+        fields.extend(t);
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (key, v) in fields {
+        let shown = match v {
+            serde_json::Value::String(s) if !s.is_empty() => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            // 0/1 flags (--continuous, --acc); switches like --adam-reset show no default.
+            serde_json::Value::Bool(b) => u8::from(b).to_string(),
+            _ => continue,
+        };
+        // Options renames K for upstream's opts; the flag id is `k`.
+        out.insert(if key == "K" { "k".into() } else { key }, shown);
+    }
+    Ok(out)
+}
+
+/// `note` after the flag's help, unless the help states its default itself; a switch (no value)
+/// shows no default.
+fn append_help(a: clap::Arg, note: &str) -> clap::Arg {
+    let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+    let is_default = note.starts_with("[default:");
+    if help.contains("[default:") || (is_default && !a.get_action().takes_values()) {
+        return a;
+    }
+    let long = a.get_long_help().map(|h| format!("{h} {note}"));
+    let a = a.help(format!("{help} {note}"));
+    match long {
+        Some(l) => a.long_help(l),
+        None => a,
+    }
 }
 
 fn flag01(s: &str) -> Result<bool, String> {
@@ -262,6 +339,7 @@ impl TrainArgs {
             o.id = format!("{preset}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
         }
         o.validate()?;
+        crate::flag_use::check(&self.option_flags(), &o)?;
         Ok(o)
     }
 
@@ -354,17 +432,29 @@ pub fn error_line(e: &anyhow::Error) -> String {
         .join(": ")
 }
 
+impl Command {
+    /// A training preset's name and flags; `None` for the other subcommands.
+    pub fn training(&self) -> Option<(&'static str, &TrainArgs)> {
+        Some(match self {
+            Command::Spiral(a) => ("spiral", a),
+            Command::MnistFc(a) => ("mnist_fc", a),
+            Command::Mnist(a) => ("mnist", a),
+            Command::Svhn(a) => ("svhn", a),
+            Command::Table(a) => ("table", &a.train),
+            Command::Predict(_) | Command::Export(_) | Command::Serket(_) => return None,
+        })
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let (preset, args) = match &cli.command {
-        Command::Spiral(a) => ("spiral", a),
-        Command::MnistFc(a) => ("mnist_fc", a),
-        Command::Mnist(a) => ("mnist", a),
-        Command::Svhn(a) => ("svhn", a),
-        Command::Table(a) => ("table", &a.train),
-        Command::Predict(a) => return crate::predict::run(a).map(|_| ()),
-        Command::Export(a) => return crate::export::run(a),
-        Command::Serket(a) => return crate::serket::cli::run(a),
+    let Some((preset, args)) = cli.command.training() else {
+        return match &cli.command {
+            Command::Predict(a) => crate::predict::run(a).map(|_| ()),
+            Command::Export(a) => crate::export::run(a),
+            Command::Serket(a) => crate::serket::cli::run(a),
+            _ => unreachable!("training() covers the presets"),
+        };
     };
     if let Some(t) = args.threads {
         crate::limits::count("--threads", t, crate::limits::MAX_THREADS)?;
@@ -376,7 +466,7 @@ pub fn run(cli: Cli) -> Result<()> {
         None => {
             let mut o = args.resolve(preset)?;
             if let Command::Table(t) = &cli.command {
-                t.table.apply(&mut o, &t.train)?;
+                t.table.apply(&mut o)?;
             }
             (o, false)
         }

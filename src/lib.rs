@@ -9,6 +9,7 @@ pub mod data;
 pub mod device;
 pub mod dump;
 pub mod export;
+pub mod flag_use;
 pub mod guard;
 pub mod limits;
 pub mod metrics;

@@ -1,8 +1,6 @@
-use clap::Parser;
-
 fn main() {
     gmvae::alloc::keep_freed_memory();
-    let cli = gmvae::cli::Cli::parse();
+    let cli = gmvae::cli::Cli::parse_args();
     if let Err(e) = gmvae::cli::run(cli) {
         eprintln!("error: {}", gmvae::cli::error_line(&e));
         std::process::exit(1);

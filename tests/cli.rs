@@ -152,3 +152,311 @@ fn table_refuses_flags_that_do_nothing_for_it() {
         );
     }
 }
+
+/// The options `gmvae <args>` would train with (the table preset's flags applied too).
+fn options_of(args: &[&str]) -> anyhow::Result<gmvae::options::Options> {
+    let cli = Cli::try_parse_from(args)?;
+    let (preset, train) = cli.command.training().unwrap();
+    let mut o = train.resolve(preset)?;
+    if let Sub::Table(t) = &cli.command {
+        t.table.apply(&mut o)?;
+    }
+    Ok(o)
+}
+
+/// (long flag, the `[...]` note after its help) for every flag of `preset`'s rendered --help.
+fn help_notes(preset: &str) -> Vec<(String, String)> {
+    let mut cmd = gmvae::cli::command();
+    let help = cmd
+        .find_subcommand_mut(preset)
+        .unwrap()
+        .render_long_help()
+        .to_string();
+    let mut flag = String::new();
+    let mut notes = Vec::new();
+    for line in help.lines().map(str::trim) {
+        if line.starts_with('-') {
+            let long = line.split(", ").last().unwrap();
+            flag = long.split_whitespace().next().unwrap().to_string();
+        }
+        for kind in ["[default: ", "[does nothing for this preset: "] {
+            if let Some(rest) = line.split(kind).nth(1) {
+                notes.push((flag.clone(), format!("{kind}{rest}")));
+            }
+        }
+    }
+    notes
+}
+
+#[test]
+fn every_presets_help_shows_the_values_it_trains_with() {
+    for preset in gmvae::cli::PRESETS {
+        let base: Vec<&str> = match preset {
+            "table" => vec!["gmvae", preset, "--id", "t", "--data", "t.csv"],
+            _ => vec!["gmvae", preset, "--id", "t"],
+        };
+        let plain = options_of(&base).unwrap();
+        let notes = help_notes(preset);
+        let defaults: Vec<_> = notes
+            .iter()
+            .filter_map(|(f, n)| Some((f, n.strip_prefix("[default: ")?)))
+            .collect();
+        assert!(defaults.len() >= 20, "{preset}: {notes:?}");
+        for (flag, note) in defaults {
+            // A hand-written default may explain itself after the value ("auto = ...").
+            let value = note.split([']', ' ']).next().unwrap();
+            let mut args = base.clone();
+            args.extend([flag.as_str(), value]);
+            let o = options_of(&args).unwrap_or_else(|e| panic!("{preset} {flag} {value}: {e:#}"));
+            assert_eq!(o, plain, "{preset}: {flag} shows [default: {value}]");
+        }
+    }
+    // The shown values are the preset's, not main.lua's.
+    let d = tempfile::tempdir().unwrap();
+    let (ok, help, _) = run_in(d.path(), &["mnist_fc", "--help"]);
+    assert!(ok);
+    for shown in [
+        "(-K) [default: 14]",
+        "(-learningRate) [default: 0.0001]",
+        "(-batchSize) [default: 50]",
+        "(-hiddenSize) [default: 1000]",
+        "(-cvWeight) [default: 0.4]",
+    ] {
+        assert!(help.contains(shown), "{shown} not in\n{help}");
+    }
+}
+
+#[test]
+fn help_names_the_flags_a_preset_ignores_and_training_refuses_them() {
+    // A value each flag could take where it is read.
+    let sample = |flag: &str| match flag {
+        "--spiral-points" => Some("100"),
+        "--data-dir" => Some("x"),
+        "--n-filters" | "--n-channels" => Some("8"),
+        "--input-dimension" => Some("1"),
+        "--lambda" | "--z-prior-weight" => Some("0.5"),
+        "--z-prior" => Some("sample"),
+        "--continuous" => Some("1"),
+        "--svhn-extra" => None,
+        other => panic!("{other}: give it a sample value in this test"),
+    };
+    let mut seen = 0;
+    for preset in gmvae::cli::PRESETS {
+        for (flag, note) in help_notes(preset) {
+            let Some(why) = note.strip_prefix("[does nothing for this preset: ") else {
+                continue;
+            };
+            let why = why.trim_end_matches(']');
+            let mut args = vec!["gmvae", preset, "--id", "t", "--data", "t.csv", &flag];
+            if preset != "table" && preset != "spiral" {
+                args.drain(4..6);
+            }
+            args.extend(sample(&flag));
+            let e = format!("{:#}", options_of(&args).unwrap_err());
+            assert!(
+                e.contains(&flag) && e.contains("does nothing") && e.contains(why),
+                "{preset} {flag}: {e}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "{seen}");
+}
+
+#[test]
+fn flags_that_do_nothing_are_refused_with_the_reason() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("s.csv"), "0,0\n1,1\n").unwrap();
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["mnist_fc", "--spiral-points", "100"],
+            "--spiral-points",
+            "spiral",
+        ),
+        (
+            &["spiral", "--data", "s.csv", "--spiral-points", "100"],
+            "--spiral-points",
+            "--data gives",
+        ),
+        (&["mnist", "--svhn-extra"], "--svhn-extra", "extra_32x32"),
+        (
+            &["mnist_fc", "--n-filters", "8"],
+            "--n-filters",
+            "fc network",
+        ),
+        (
+            &["spiral", "--n-channels", "3"],
+            "--n-channels",
+            "fc network",
+        ),
+        (
+            &["mnist", "--n-channels", "3"],
+            "--n-channels",
+            "channels at 1",
+        ),
+        (&["spiral", "--data-dir", "x"], "--data-dir", "use --data"),
+        (&["mnist_fc", "--lambda", "0.5"], "--lambda", "v2"),
+        (
+            &["svhn", "--z-prior-weight", "2"],
+            "--z-prior-weight",
+            "--cv-weight",
+        ),
+        (
+            &["svhn", "--z-prior", "marginal"],
+            "--z-prior",
+            "--cv-weight",
+        ),
+        (
+            &["spiral", "--input-dimension", "2"],
+            "--input-dimension",
+            "flat input",
+        ),
+        (&["mnist", "--continuous", "1"], "--continuous", "Bernoulli"),
+    ];
+    for (args, flag, why) in cases {
+        let (ok, _, err) = run_in(d.path(), args);
+        assert!(
+            !ok && err.contains(flag) && err.contains(why) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    // Flags that matter, and upstream's no-op switches run.sh passes, are still accepted.
+    for args in [
+        &["gmvae", "svhn", "--n-channels", "3", "--svhn-extra"][..],
+        &[
+            "gmvae",
+            "mnist_fc",
+            "--network",
+            "conv",
+            "--input-dimension",
+            "2",
+            "--n-filters",
+            "8",
+        ],
+        &["gmvae", "svhn", "--lambda", "0.1"],
+        &["gmvae", "mnist_fc", "--objective", "v2", "--lambda", "0.1"],
+        &["gmvae", "spiral", "--visualise2d", "1", "--save-model", "1"],
+        &[
+            "gmvae",
+            "spiral",
+            "--report-lower-bound",
+            "1",
+            "--acc",
+            "1",
+            "--continuous",
+            "1",
+        ],
+        &["gmvae", "mnist", "--continuous", "0", "--n-channels", "1"],
+    ] {
+        options_of(args).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+    }
+}
+
+#[test]
+fn serket_prints_its_progress_to_stdout() {
+    let d = tempfile::tempdir().unwrap();
+    // 20 rows of 6 values in [0, 1], two kinds, and their labels.
+    let rows: String = (0..20)
+        .map(|i| {
+            let on = if i % 2 == 0 {
+                "0.9 0.8 0.9"
+            } else {
+                "0.1 0.2 0.1"
+            };
+            format!("{on} {on}\n")
+        })
+        .collect();
+    std::fs::write(d.path().join("x.txt"), rows).unwrap();
+    let labels: String = (0..20).map(|i| format!("{}\n", i % 2)).collect();
+    std::fs::write(d.path().join("c.txt"), labels).unwrap();
+    let (ok, out, err) = run_in(
+        d.path(),
+        &[
+            "serket",
+            "vae-gmm",
+            "--data",
+            "x.txt",
+            "--category",
+            "c.txt",
+            "--epoch",
+            "8",
+            "--rounds",
+            "2",
+            "--batch-size",
+            "10",
+            "--latent",
+            "2",
+            "--k",
+            "2",
+            "--gmm-iters",
+            "5",
+            "--out-dir",
+            "o",
+        ],
+    );
+    assert!(ok, "{err}");
+    // Not a terminal: a line per quarter of the VAE's epochs, one per round, one at the end.
+    for line in [
+        "vae round 0 epoch 2/8",
+        "vae round 0 epoch 8/8",
+        "vae round 1 epoch 8/8",
+        "round 0: vae loss",
+        "round 1: vae loss",
+        "vae-gmm finished in",
+    ] {
+        assert!(out.contains(line), "{line:?} not on stdout:\n{out}");
+    }
+    assert!(!err.contains("round 0"), "{err}");
+}
+
+#[test]
+fn serket_table_flags_refuse_bad_values() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("t.csv"), "a,b,y\n5,6,0\n7,8,1\n9,1,0\n").unwrap();
+    std::fs::write(d.path().join("c.txt"), "0\n1\n0\n").unwrap();
+    std::fs::write(d.path().join("fake.zip"), "").unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--data", "t.csv", "--sigma", "0"], &["--sigma", "0"]),
+        (
+            &["--data", "t.csv", "--kl-weight=-1"],
+            &["--kl-weight", "-1"],
+        ),
+        (
+            &[
+                "--data",
+                "t.csv",
+                "--label-column",
+                "y",
+                "--likelihood",
+                "bernoulli",
+            ],
+            &["--likelihood bernoulli", "[0, 1]", "t.csv"],
+        ),
+        (
+            &[
+                "--data",
+                "t.csv",
+                "--label-column",
+                "y",
+                "--category",
+                "c.txt",
+            ],
+            &["--category", "--label-column"],
+        ),
+        (&["--data", "t.csv", "--label-column", "z"], &["z", "t.csv"]),
+        (
+            &["--data", "fake.zip", "--scale", "minmax"],
+            &["--scale", "zip"],
+        ),
+    ];
+    for (i, (flags, want)) in cases.iter().enumerate() {
+        let out = format!("o{i}");
+        let mut args = vec!["serket", "vae-gmm", "--out-dir", &out];
+        args.extend(flags.iter());
+        let (ok, _, err) = run_in(d.path(), &args);
+        assert!(
+            !ok && want.iter().all(|w| err.contains(w)) && !err.contains("panicked"),
+            "{flags:?}: {err}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ pub mod report;
 pub mod samples;
 pub mod serket;
 pub mod style;
+pub mod text;
 pub mod usage;
 pub mod watch;
 
@@ -79,7 +80,7 @@ pub fn load_dump(run_dir: &Path) -> Result<gmvae::dump::LatentDump> {
 pub fn render_png(
     out: &Path,
     (width, height): (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
+    draw: impl FnOnce(&DrawingArea<text::Typeset, plotters::coord::Shift>) -> Result<()>,
 ) -> Result<()> {
     gmvae::limits::product(
         &format!("picture {}", out.display()),
@@ -89,7 +90,8 @@ pub fn render_png(
     style::register_fonts();
     let mut buf = vec![0u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
+        let root = text::Typeset(BitMapBackend::with_buffer(&mut buf, (width, height)))
+            .into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         draw(&root)?;
         root.present().map_err(plot_err)?;

@@ -120,7 +120,7 @@ fn render_points(dump: &LatentDump, out: &Path) -> Result<()> {
 }
 
 /// RGB bytes of image `i` of `flat` (CHW, values in [0, 1]) scaled up `s` times.
-fn image_rgb(flat: &[f32], [c, h, w]: [usize; 3], s: usize) -> Vec<u8> {
+pub(crate) fn image_rgb(flat: &[f32], [c, h, w]: [usize; 3], s: usize) -> Vec<u8> {
     let mut out = vec![0u8; h * s * w * s * 3];
     for y in 0..h * s {
         for x in 0..w * s {

@@ -527,7 +527,7 @@ pub fn render_accuracy(s: &Summary, run_name: &str, out: &Path) -> Result<()> {
                     series("NMI", 2, |r| r.nmi),
                 ]
             };
-            panel(
+            let _ = panel(
                 area,
                 &m.module,
                 "round",

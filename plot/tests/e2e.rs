@@ -115,7 +115,7 @@ fn tiny_mnist_training_then_every_plot_and_the_samples_grid() {
     plot_all_and_check(&dir, &["--by-label"], Some((1220, 388)));
 
     // The samples grid (K rows x 10 decodes at w = 0) from the trained checkpoint, through the
-    // functions the trainer's --visual-gen uses (component_samples, write_samples_grid).
+    // function the trainer's --visual-gen uses (component_samples), labelled.
     let path = dir.join("samples.png");
     let r = run(
         "plot_samples",
@@ -127,7 +127,8 @@ fn tiny_mnist_training_then_every_plot_and_the_samples_grid() {
         String::from_utf8_lossy(&r.stderr)
     );
     let (w, h, px) = decode(&path);
-    assert_eq!((w, h), (280, 28 * o.k as u32));
+    // 56 px images + 4 px gaps, a 70 px label column, 74 px of title and numbers, 16 px margin.
+    assert_eq!((w, h), (70 + 10 * 60 + 16, 74 + 60 * o.k as u32 + 16));
     let mut greys: Vec<u8> = px.iter().map(|p| p[0]).collect();
     greys.sort_unstable();
     greys.dedup();

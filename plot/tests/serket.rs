@@ -312,6 +312,7 @@ fn plots_a_real_tiny_vae_gmm_run() {
         images: Matrix::new(n, 16, data).unwrap(),
         speech: None,
         labels: Some(labels),
+        likelihood: gmvae::serket::vae::VaeLikelihood::Bernoulli,
     };
     gmvae::serket::cli::vae_gmm(inputs, &args).unwrap();
     let o = run("plot_serket", &[args.out.to_str().unwrap()]);

@@ -91,7 +91,11 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
-    let network = format!("{:?}", opts.network).to_lowercase();
+    let mut network = format!("{:?}", opts.network).to_lowercase();
+    // Runs of another recipe form their own row.
+    if opts.binarize {
+        network.push_str(", binarized");
+    }
     Ok(Some((
         network,
         opts.k,

@@ -162,31 +162,15 @@ pub struct TableArgs {
     /// gaussian].
     #[arg(long, value_enum)]
     pub likelihood: Option<LikelihoodChoice>,
-    /// Share of rows held out (seeded by --seed) for the test scores [default: 0.2].
+    /// Share of rows held out (seeded by --seed) for the test scores.
     #[arg(long)]
     pub test_fraction: Option<f64>,
 }
 
 impl TableArgs {
-    /// Puts these flags on top of `o.table`; `train` are the shared flags, some of which mean
-    /// nothing for a table and are refused rather than ignored.
-    pub fn apply(&self, o: &mut Options, train: &crate::cli::TrainArgs) -> Result<()> {
-        let unused = [
-            (
-                "--continuous (use --likelihood)",
-                train.continuous.is_some(),
-            ),
-            ("--data-dir (use --data)", train.data_dir.is_some()),
-            ("--spiral-points", train.spiral_points.is_some()),
-            ("--svhn-extra", train.svhn_extra),
-            ("--input-dimension", train.input_dimension.is_some()),
-            ("--n-channels", train.n_channels.is_some()),
-            ("--n-filters", train.n_filters.is_some()),
-            ("--visual-gen", train.visual_gen.is_some_and(|v| v > 0)),
-        ];
-        if let Some((flag, _)) = unused.iter().find(|(_, given)| *given) {
-            bail!("{flag} does nothing for the table preset");
-        }
+    /// Puts these flags on top of `o.table` (the shared flags that mean nothing for a table were
+    /// refused by [`crate::flag_use`] already).
+    pub fn apply(&self, o: &mut Options) -> Result<()> {
         let t = o.table.get_or_insert_with(TableOptions::default);
         if self.label_column.is_some() {
             t.label_column = self.label_column.clone();

@@ -5,7 +5,8 @@ use super::data::{self, Matrix, Source, DEFAULT_ZIP, ZIP_CATEGORY, ZIP_IMAGES, Z
 use super::framework::{Module, Observation, Serket};
 use super::gmm::{Gmm, GmmRound};
 use super::mlda::{Mlda, MldaRound};
-use super::vae::{Vae, VaeConfig, VaePreset, VaeRound};
+use super::vae::{Vae, VaeConfig, VaeLikelihood, VaePreset, VaeRound};
+use crate::data::table::LikelihoodChoice;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -29,10 +30,32 @@ pub enum Pipeline {
 /// Data, schedule and model settings shared by both pipelines.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PipelineArgs {
-    /// Images: the tutorial's data.zip (member data/data1.txt) or a whitespace-separated text
-    /// matrix (N x 784, values in [0, 1]; LF or CRLF).
+    /// Images: the tutorial's data.zip (member data/data1.txt), or any N x D table read as by
+    /// `gmvae table`: whitespace text (LF or CRLF), CSV/TSV (header optional), .npy or
+    /// .safetensors.
     #[arg(long, default_value = DEFAULT_ZIP)]
     pub data: PathBuf,
+    /// A table's label column (scores only; never trained on): a header name or a 0-based index
+    /// (safetensors: a 1-D tensor's name). Instead of --category.
+    #[arg(long, value_name = "NAME|INDEX")]
+    pub label_column: Option<String>,
+    /// Safetensors --data: the 2-D data tensor (default: the file's only 2-D tensor).
+    #[arg(long)]
+    pub tensor: Option<String>,
+    /// Scaling of a table's columns [default: auto = none when every value is in [0,1], else
+    /// standardize]. The zip's images are used as they are.
+    #[arg(long, value_enum)]
+    pub scale: Option<crate::data::table::Scale>,
+    /// VAE likelihood [default: auto = bernoulli when every (scaled) value is in [0,1], else
+    /// gaussian].
+    #[arg(long, value_enum)]
+    pub likelihood: Option<crate::data::table::LikelihoodChoice>,
+    /// sigma of the Gaussian likelihood, in the scaled units (fixed).
+    #[arg(long, default_value_t = 1.0)]
+    pub sigma: f64,
+    /// alpha, the weight of the VAE's KL term (1: the ELBO).
+    #[arg(long, default_value_t = 1.0)]
+    pub kl_weight: f64,
     /// Speech HAC counts (vae-gmm-mlda only): a text matrix; default: member data/data2.txt of
     /// --data when it is a zip.
     #[arg(long)]
@@ -105,6 +128,11 @@ impl PipelineArgs {
         l::count("--batch-size", self.batch_size, l::MAX_BATCH)?;
         l::count("--gmm-iters", self.gmm_iters, l::MAX_EPOCHS)?;
         l::count("--mlda-iters", self.mlda_iters, l::MAX_EPOCHS)?;
+        for (flag, v) in [("--sigma", self.sigma), ("--kl-weight", self.kl_weight)] {
+            if !(v.is_finite() && v > 0.0) {
+                anyhow::bail!("{flag} must be a finite number > 0, found {v}");
+            }
+        }
         for &w in &self.weights {
             if !(w.is_finite() && w > 0.0 && w <= l::MAX_MLDA_WEIGHT) {
                 anyhow::bail!(
@@ -122,6 +150,36 @@ pub struct Inputs {
     pub images: Matrix,
     pub speech: Option<Matrix>,
     pub labels: Option<Vec<usize>>,
+    /// The VAE's likelihood for these images (`--likelihood`, `auto` settled by their values).
+    pub likelihood: VaeLikelihood,
+}
+
+/// A table file (not the zip) through `gmvae table`'s reader, scaled by `--scale`, with its
+/// labels when `--label-column` names them.
+fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
+    use crate::data::table::{label_indices, Scale, Scaler, TableReader};
+    let mut reader = TableReader::open(
+        &args.data,
+        args.label_column.as_deref(),
+        args.tensor.as_deref(),
+    )?;
+    let d = reader.d;
+    let mut all = reader.read_all()?;
+    let scale = match args.scale.unwrap_or_default() {
+        Scale::Auto if all.y.iter().all(|v| (0.0..=1.0).contains(v)) => Scale::None,
+        Scale::Auto => Scale::Standardize,
+        s => s,
+    };
+    Scaler::fit(scale, &all.y, d).apply(&mut all.y);
+    println!(
+        "serket: {} has {} rows x {d} columns; scaling {}",
+        args.data.display(),
+        all.rows,
+        format!("{scale:?}").to_lowercase()
+    );
+    let labels = all.labels.as_ref().map(|l| label_indices(l).0);
+    let y = all.y.into_iter().map(f64::from).collect();
+    Ok((Matrix::new(all.rows, d, y)?, labels))
 }
 
 impl Inputs {
@@ -129,19 +187,61 @@ impl Inputs {
     pub fn load(args: &PipelineArgs, with_speech: bool) -> Result<Self> {
         let img_src = Source::from_path(&args.data, ZIP_IMAGES);
         let zip = matches!(img_src, Source::Zip { .. });
-        let images = img_src.read()?;
+        let (images, table_labels) = if zip {
+            for (flag, given) in [
+                ("--label-column", args.label_column.is_some()),
+                ("--tensor", args.tensor.is_some()),
+                ("--scale", args.scale.is_some()),
+            ] {
+                if given {
+                    anyhow::bail!(
+                        "{flag} is for a table --data; the zip's images are used as they are"
+                    );
+                }
+            }
+            (img_src.read()?, None)
+        } else {
+            read_table(args)?
+        };
         let mut rows = vec![(img_src.to_string(), images.rows)];
-        let labels = match (&args.category, zip) {
-            (Some(p), _) => Some(Source::Text(p.clone())),
-            (None, true) => Some(Source::from_path(&args.data, ZIP_CATEGORY)),
-            (None, false) => None,
-        }
-        .map(|s| -> Result<_> {
-            let l = s.read_labels()?;
-            rows.push((s.to_string(), l.len()));
-            Ok(l)
-        })
-        .transpose()?;
+        let labels = match (table_labels, &args.category) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("--category and --label-column both give labels; pass one")
+            }
+            (Some(l), None) => Some(l),
+            (None, category) => match (category, zip) {
+                (Some(p), _) => Some(Source::Text(p.clone())),
+                (None, true) => Some(Source::from_path(&args.data, ZIP_CATEGORY)),
+                (None, false) => None,
+            }
+            .map(|s| -> Result<_> {
+                let l = s.read_labels()?;
+                rows.push((s.to_string(), l.len()));
+                Ok(l)
+            })
+            .transpose()?,
+        };
+        let unit = images.data.iter().all(|v| (0.0..=1.0).contains(v));
+        let likelihood = match args.likelihood.unwrap_or_default() {
+            LikelihoodChoice::Auto if unit => VaeLikelihood::Bernoulli,
+            LikelihoodChoice::Auto => VaeLikelihood::Gaussian,
+            LikelihoodChoice::Bernoulli if !unit => anyhow::bail!(
+                "--likelihood bernoulli needs values in [0, 1]; {} has others (try --scale \
+                 minmax, or --likelihood gaussian)",
+                args.data.display()
+            ),
+            LikelihoodChoice::Bernoulli => VaeLikelihood::Bernoulli,
+            LikelihoodChoice::Gaussian => VaeLikelihood::Gaussian,
+        };
+        println!(
+            "serket: vae likelihood {}{}",
+            format!("{likelihood:?}").to_lowercase(),
+            match args.likelihood.unwrap_or_default() {
+                LikelihoodChoice::Auto if unit => " (auto: every value is in [0,1])",
+                LikelihoodChoice::Auto => " (auto: values outside [0,1])",
+                _ => "",
+            }
+        );
         let speech = if with_speech {
             let s = match (&args.speech, zip) {
                 (Some(p), _) => Source::Text(p.clone()),
@@ -162,6 +262,7 @@ impl Inputs {
             images,
             speech,
             labels,
+            likelihood,
         })
     }
 }
@@ -193,10 +294,11 @@ pub struct Summary {
     pub wall_seconds: f64,
 }
 
-fn vae_config(args: &PipelineArgs) -> VaeConfig {
+fn vae_config(args: &PipelineArgs, likelihood: VaeLikelihood) -> VaeConfig {
     let mut cfg = VaeConfig::preset(args.preset);
     cfg.epochs = args.epochs;
     cfg.batch_size = Some(args.batch_size);
+    (cfg.likelihood, cfg.sigma, cfg.kld_weight) = (likelihood, args.sigma, args.kl_weight);
     cfg
 }
 
@@ -206,9 +308,10 @@ pub fn vae_gmm(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
     write_category(&args.out, inputs.labels.as_ref())?;
     let srk = Serket::new(&args.out, args.seed);
     let obs = Observation::new(&srk, inputs.images); // module000_obs
-    let mut vae1 = Vae::new(&srk, args.latent, vae_config(args)); // module001_vae
+    let mut vae1 = Vae::new(&srk, args.latent, vae_config(args, inputs.likelihood)); // module001_vae
     let mut gmm1 = Gmm::new(&srk, args.k, inputs.labels).iters(args.gmm_iters); // module002_gmm
     vae1.save_reconstructions = !args.no_reconstructions;
+    vae1.show_progress = true;
     vae1.connect(&[&obs]);
     gmm1.connect(&[&vae1]);
     for r in 0..args.rounds {
@@ -243,11 +346,12 @@ pub fn vae_gmm_mlda(inputs: Inputs, args: &PipelineArgs) -> Result<Summary> {
     let srk = Serket::new(&args.out, args.seed);
     let obs1 = Observation::new(&srk, inputs.images); // module000_obs
     let obs2 = Observation::new(&srk, speech); // module001_obs
-    let mut vae1 = Vae::new(&srk, args.latent, vae_config(args)); // module002_vae
+    let mut vae1 = Vae::new(&srk, args.latent, vae_config(args, inputs.likelihood)); // module002_vae
     let mut gmm1 = Gmm::new(&srk, args.k, inputs.labels.clone()).iters(args.gmm_iters); // module003_gmm
     let mut mlda1 =
         Mlda::new(&srk, args.k, Some(args.weights.clone()), inputs.labels).iters(args.mlda_iters); // module004_mlda
     vae1.save_reconstructions = !args.no_reconstructions;
+    vae1.show_progress = true;
     vae1.connect(&[&obs1]);
     gmm1.connect(&[&vae1]);
     mlda1.connect(&[&obs2, &gmm1]);
@@ -294,7 +398,7 @@ fn report(r: usize, vae: &[VaeRound], gmm: &[GmmRound], mlda: &[MldaRound]) {
             );
         }
     }
-    eprintln!("{line}");
+    println!("{line}");
 }
 
 /// Refuses to write into a non-empty output directory unless `force`.
@@ -355,6 +459,11 @@ pub fn run(args: &SerketArgs) -> Result<()> {
         Pipeline::VaeGmm(a) => vae_gmm(Inputs::load(a, false)?, a)?,
         Pipeline::VaeGmmMlda(a) => vae_gmm_mlda(Inputs::load(a, true)?, a)?,
     };
-    eprintln!("{} finished in {:.1}s", s.pipeline, s.wall_seconds);
+    println!(
+        "{} finished in {:.1}s; outputs in {}",
+        s.pipeline,
+        s.wall_seconds,
+        a.out.display()
+    );
     Ok(())
 }

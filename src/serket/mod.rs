@@ -34,6 +34,7 @@ pub mod data;
 pub mod framework;
 pub mod gmm;
 pub mod mlda;
+pub mod progress;
 pub mod vae;
 
 pub use framework::{Module, Node, Observation, Serket};

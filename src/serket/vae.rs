@@ -1,5 +1,6 @@
 //! Serket's VAE module (§2): an MLP encoder/decoder trained on
-//! `mean over the batch of [Σ_pixels BCE(logits, x) + α·KL(q(z|x) ‖ N(μ, I))]`, where μ is the
+//! `mean over the batch of [Σ_pixels BCE(logits, x) + α·KL(q(z|x) ‖ N(μ, I))]` (or, for
+//! real-valued features, a Gaussian likelihood in place of the BCE), where μ is the
 //! GMM's backward message (each point's class mean; zeros before the first GMM update). It
 //! sends a latent *sample* forward, so the GMM sees the encoder's uncertainty.
 
@@ -34,6 +35,17 @@ pub enum VaePreset {
     Tutorial,
 }
 
+/// The decoder's likelihood p(x|z).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VaeLikelihood {
+    /// Σ BCE(logits, x): values in [0, 1] (the tutorials' images).
+    #[default]
+    Bernoulli,
+    /// Σ (x − x̂)² / 2σ² with a fixed σ (`VaeConfig::sigma`): real-valued features.
+    Gaussian,
+}
+
 /// VAE settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct VaeConfig {
@@ -49,6 +61,9 @@ pub struct VaeConfig {
     pub batch_size: Option<usize>,
     /// α, the KL weight.
     pub kld_weight: f64,
+    pub likelihood: VaeLikelihood,
+    /// σ of the Gaussian likelihood (fixed; ignored for Bernoulli).
+    pub sigma: f64,
 }
 
 impl VaeConfig {
@@ -67,6 +82,8 @@ impl VaeConfig {
             epochs: 200,
             batch_size: Some(500),
             kld_weight: 1.0,
+            likelihood: VaeLikelihood::Bernoulli,
+            sigma: 1.0,
         }
     }
 }
@@ -132,23 +149,39 @@ impl Net {
     }
 }
 
-/// Mean over rows of Σ_pixels BCE(logits, x) + α·KL(N(μ, e^lv) ‖ N(μ_prior, I)).
+/// Mean over rows of −log p(x|z) + α·KL(N(μ, e^lv) ‖ N(μ_prior, I)); `out` is the decoder's
+/// output (logits for Bernoulli, the mean for Gaussian).
 fn loss(
-    logits: &Tensor,
+    out: &Tensor,
     x: &Tensor,
     mu: &Tensor,
     lv: &Tensor,
     mu_prior: &Tensor,
-    alpha: f64,
+    cfg: &VaeConfig,
 ) -> Result<Tensor> {
-    // Stable sigmoid cross-entropy: max(l, 0) − x·l + ln(1 + e^{−|l|}).
-    let bce = ((logits.relu()? - (x * logits)?)?
-        + logits.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?
+    let rec = match cfg.likelihood {
+        // Stable sigmoid cross-entropy: max(l, 0) − x·l + ln(1 + e^{−|l|}).
+        VaeLikelihood::Bernoulli => {
+            ((out.relu()? - (x * out)?)? + out.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?
+        }
+        // The constant log(2πσ²)/2 per value is left out, as BCE's is.
+        VaeLikelihood::Gaussian => (x - out)?
+            .sqr()?
+            .affine(0.5 / (cfg.sigma * cfg.sigma), 0.0)?,
+    }
     .sum(D::Minus1)?;
     let kld = ((lv.affine(1.0, 1.0)? - (mu - mu_prior)?.sqr()?)? - lv.exp()?)?
         .sum(D::Minus1)?
         .affine(-0.5, 0.0)?;
-    Ok((bce + kld.affine(alpha, 0.0)?)?.mean_all()?)
+    Ok((rec + kld.affine(cfg.kld_weight, 0.0)?)?.mean_all()?)
+}
+
+/// The reconstruction x̂ from the decoder's output.
+fn mean_of(out: &Tensor, likelihood: VaeLikelihood) -> Result<Tensor> {
+    Ok(match likelihood {
+        VaeLikelihood::Bernoulli => candle_nn::ops::sigmoid(out)?,
+        VaeLikelihood::Gaussian => out.clone(),
+    })
 }
 
 /// Per-update training record.
@@ -160,7 +193,8 @@ pub struct VaeRound {
     pub seconds: f64,
 }
 
-/// `vae.VAE(latent_dim, epochs, batch_size)`: observes one child (the data, values in [0, 1]);
+/// `vae.VAE(latent_dim, epochs, batch_size)`: observes one child (the data: values in [0, 1] for
+/// the Bernoulli likelihood, any real values for the Gaussian);
 /// sends z forward and the reconstruction x̂ back to the child.
 pub struct Vae {
     node: Rc<Node>,
@@ -171,6 +205,8 @@ pub struct Vae {
     round: usize,
     /// Also write the reconstructions `x_hat_learn.txt` (N x input, `%.4f`).
     pub save_reconstructions: bool,
+    /// Show training progress on stdout ([`super::progress::Progress`]); off for library use.
+    pub show_progress: bool,
     pub history: Vec<VaeRound>,
 }
 
@@ -187,6 +223,7 @@ impl Vae {
             rng,
             round: 0,
             save_reconstructions: true,
+            show_progress: false,
             history: Vec::new(),
         }
     }
@@ -212,10 +249,12 @@ impl Vae {
             self.net = Some((net, adam));
         }
         let batch = self.cfg.batch_size.unwrap_or(n).clamp(1, n);
-        let alpha = self.cfg.kld_weight;
         let (net, adam) = self.net.as_mut().expect("built above");
         let mut epoch_loss = Vec::with_capacity(self.cfg.epochs);
-        for _ in 0..self.cfg.epochs {
+        let progress = self.show_progress.then(|| {
+            super::progress::Progress::new(format!("vae round {}", self.round), self.cfg.epochs)
+        });
+        for e in 0..self.cfg.epochs {
             let perm = permutation(&mut self.rng, n);
             let (mut tot, mut seen) = (0.0, 0);
             for idx in perm.chunks(batch) {
@@ -229,12 +268,18 @@ impl Vae {
                 let (mu, lv) = net.encode(&xb)?;
                 let eps = randn(&mut self.rng, mu.shape(), &Device::Cpu)?;
                 let z = (&mu + (lv.affine(0.5, 0.0)?.exp()? * eps)?)?;
-                let l = loss(&net.decode(&z)?, &xb, &mu, &lv, &pb, alpha)?;
+                let l = loss(&net.decode(&z)?, &xb, &mu, &lv, &pb, &self.cfg)?;
                 adam.step(&l.backward()?)?;
                 tot += l.to_scalar::<f32>()? as f64 * idx.len() as f64;
                 seen += idx.len();
             }
             epoch_loss.push(tot / seen as f64);
+            if let Some(p) = &progress {
+                p.epoch(e + 1, tot / seen as f64);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish();
         }
         Ok(epoch_loss)
     }
@@ -270,8 +315,7 @@ impl Module for Vae {
         let eps = randn(&mut self.rng, mu.shape(), &Device::Cpu)?;
         let z = (&mu + (lv.affine(0.5, 0.0)?.exp()? * eps)?)?;
         let logits = net.decode(&z)?;
-        let final_loss =
-            loss(&logits, &x, &mu, &lv, &prior, self.cfg.kld_weight)?.to_scalar::<f32>()? as f64;
+        let final_loss = loss(&logits, &x, &mu, &lv, &prior, &self.cfg)?.to_scalar::<f32>()? as f64;
         let z = Matrix::new(
             n,
             self.latent,
@@ -284,7 +328,7 @@ impl Module for Vae {
         let x_hat = Matrix::new(
             n,
             input,
-            candle_nn::ops::sigmoid(&logits)?
+            mean_of(&logits, self.cfg.likelihood)?
                 .flatten_all()?
                 .to_vec1::<f32>()?
                 .into_iter()

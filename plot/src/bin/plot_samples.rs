@@ -2,10 +2,11 @@
 
 use anyhow::Result;
 use clap::Parser;
-use gmvae_plot::samples::{checkpoint_path, from_checkpoint};
+use gmvae_plot::samples::{checkpoint_path, from_checkpoint, render_samples};
 use gmvae_plot::{watch, RunArgs};
 
-/// Draw K rows x COLS decoded samples of each mixture component at w = 0 from a run's checkpoint
+/// Draw K rows x COLS decoded samples of each mixture component at w = 0 from a run's checkpoint,
+/// rows labelled by component and columns by sample
 /// [samples_plot.png; the trainer's --visual-gen writes samples.png].
 #[derive(Parser, Debug)]
 struct Args {
@@ -29,6 +30,6 @@ fn run() -> Result<()> {
     let out = run.output_or("samples_plot.png");
     watch::run(&run.watch, &[checkpoint_path(&run.run_dir)], &out, || {
         let s = from_checkpoint(&run.run_dir, args.cols, args.seed)?;
-        gmvae::visual::write_samples_grid(&out, &s.images, s.k, args.cols, s.image_shape)
+        render_samples(&s, args.cols, &out).map(|_| ())
     })
 }
