@@ -108,16 +108,6 @@ impl Geometry {
     }
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("{what}: f32 tensors only")
-    };
-    let Some((a, b)) = l.contiguous_offsets() else {
-        candle_core::bail!("{what}: contiguous tensors only")
-    };
-    Ok(&data[a..b])
-}
-
 /// `[N, C, h, w]` -> `[C*k*k, N*oh*ow]`: the windows of all N images side by side, so one
 /// plain matrix product serves the batch (a batched product would broadcast the kernel, and its
 /// gradient, N times).
@@ -133,7 +123,7 @@ impl CustomOp1 for Im2Col {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        let x = f32_slice(s, l, "im2col")?;
+        let x = crate::par::contiguous_f32(s, l, "im2col")?;
         let n = l.dims()[0];
         let (pos, stride) = (g.positions(), n * g.positions());
         let mut out = vec![0f32; g.rows() * stride];
@@ -167,7 +157,7 @@ impl CustomOp1 for Col2Im {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = self.0;
-        let cols = f32_slice(s, l, "col2im")?;
+        let cols = crate::par::contiguous_f32(s, l, "col2im")?;
         let stride = l.dims()[1];
         let pos = g.positions();
         if pos == 0 || !stride.is_multiple_of(pos) || l.dims()[0] != g.rows() {

@@ -33,3 +33,19 @@ impl<T> SharedMut<T> {
         std::slice::from_raw_parts_mut(self.0.add(offset), len)
     }
 }
+
+/// The f32 data of a contiguous CPU tensor's storage (custom ops' `cpu_fwd`); `what` names the
+/// op in the error.
+pub fn contiguous_f32<'a>(
+    s: &'a candle_core::CpuStorage,
+    l: &candle_core::Layout,
+    what: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let candle_core::CpuStorage::F32(data) = s else {
+        candle_core::bail!("{what}: f32 tensors only")
+    };
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("{what}: contiguous tensors only")
+    };
+    Ok(&data[a..b])
+}

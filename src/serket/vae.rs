@@ -160,10 +160,8 @@ fn loss(
     cfg: &VaeConfig,
 ) -> Result<Tensor> {
     let rec = match cfg.likelihood {
-        // Stable sigmoid cross-entropy: max(l, 0) − x·l + ln(1 + e^{−|l|}).
-        VaeLikelihood::Bernoulli => {
-            ((out.relu()? - (x * out)?)? + out.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?
-        }
+        // Stable sigmoid cross-entropy: max(l, 0) − x·l + ln(1 + e^{−|l|}), fused.
+        VaeLikelihood::Bernoulli => super::bce::bce_with_logits(out, x)?,
         // The constant log(2πσ²)/2 per value is left out, as BCE's is.
         VaeLikelihood::Gaussian => (x - out)?
             .sqr()?
