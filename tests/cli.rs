@@ -217,7 +217,7 @@ fn every_presets_help_shows_the_values_it_trains_with() {
     assert!(ok);
     for shown in [
         "(-K) [default: 14]",
-        "(-learningRate) [default: 0.0001]",
+        "(-learningRate) [default: 0.0003]",
         "(-batchSize) [default: 50]",
         "(-hiddenSize) [default: 1000]",
         "(-cvWeight) [default: 0.4]",

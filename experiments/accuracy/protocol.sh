@@ -10,7 +10,9 @@
 #   cargo run --release --bin accuracy_table -- experiments/accuracy/runs   # the table
 #
 # Environment: DATA_DIR (MNIST IDX files; default ../shared/data/mnist), OUT (run directories;
-# default experiments/accuracy/runs), WORKERS (default 2), EPOCHS (default 100), GMVAE (binary).
+# default experiments/accuracy/runs), WORKERS (default 2), EPOCHS (default 100), GMVAE (binary),
+# TAG (added to the run ids, for runs of a later recipe: `acc-ROW-TAG-sSEED`). A resumed run keeps
+# the recipe in its opts.json; the table separates runs by learning rate and binarisation.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA_DIR=${DATA_DIR:-../shared/data/mnist}
@@ -40,7 +42,7 @@ jobs_file=$(mktemp)
 for seed in $SEEDS; do for row in $ROWS; do echo "$row $seed"; done; done > "$jobs_file"
 
 run_one() {
-  local row=$1 seed=$2 id="acc-$1-s$2"
+  local row=$1 seed=$2 id="acc-$1${TAG:+-$TAG}-s$2"
   local dir="$OUT/$id" args
   args=$(row_args "$row")
   local preset=${args%% *} flags=${args#* }

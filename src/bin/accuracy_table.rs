@@ -91,8 +91,12 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
-    let mut network = format!("{:?}", opts.network).to_lowercase();
-    // Runs of another recipe form their own row.
+    // Runs of another recipe (learning rate, binarisation) form their own row.
+    let mut network = format!(
+        "{}, lr {:e}",
+        format!("{:?}", opts.network).to_lowercase(),
+        opts.learning_rate
+    );
     if opts.binarize {
         network.push_str(", binarized");
     }

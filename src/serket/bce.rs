@@ -163,7 +163,11 @@ mod tests {
                 .to_scalar::<f32>()
                 .unwrap()
         };
-        assert_eq!(max_diff(&fused, &reference), 0.0, "same formula, same rounding");
+        assert_eq!(
+            max_diff(&fused, &reference),
+            0.0,
+            "same formula, same rounding"
+        );
         let g_fused = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
         let g_ref = (reference * &w)
             .unwrap()
