@@ -3,9 +3,10 @@
 //! candle-nn's `AdamW` issues about a dozen tensor ops per parameter per step and costs more than
 //! forward + backward on our MLPs (`../shared/reference/performance-notes.md`). On the CPU this
 //! optimiser updates each variable's storage in place (a candle `InplaceOp2`, no copies of the
-//! weights, no allocation per step), chunked over candle's CPU thread pool (`gmvae_models::par`), with moments kept in host
-//! vectors. On other devices it uses tensor ops on *detached* gradients (see [`Adam::step`]). Its
-//! state (t, m, v) is saved with checkpoints so a resumed run continues exactly.
+//! weights, no allocation per step), chunked over candle's CPU thread pool
+//! (`gmvae_models::par`), with moments kept in host vectors. On other devices it uses tensor
+//! ops on *detached* gradients (see [`Adam::step`]). Its state (t, m, v) is saved with
+//! checkpoints so a resumed run continues exactly.
 //!
 //! Two update rules:
 //! - persistent (default): Kingma & Ba / PyTorch, `theta -= lr * m_hat / (sqrt(v_hat) + eps)`;
