@@ -270,7 +270,8 @@ pub struct TrainArgs {
     /// may be given.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
-    /// CPU threads for candle (sets RAYON_NUM_THREADS; 1 is fastest on a busy 2-core machine).
+    /// CPU threads of candle's pool, which runs the kernels, matmuls, Adam and convolutions (sets
+    /// RAYON_NUM_THREADS; default: all cores; on a 2-core machine busy with other work, 1).
     #[arg(long)]
     pub threads: Option<usize>,
 }
