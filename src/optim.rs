@@ -166,9 +166,8 @@ impl InplaceOp2 for FusedStep<'_> {
                     candle_core::bail!("gmvae-adam: {} gradients, {} moments", g.len(), m.len());
                 }
                 let (th, m, v) = (SharedMut::new(theta), SharedMut::new(m), SharedMut::new(v));
-                par::for_each(g.len().div_ceil(CHUNK), |i| {
-                    let (a, len) = (i * CHUNK, CHUNK.min(g.len() - i * CHUNK));
-                    // SAFETY: chunk i is the only task touching elements a..a+len.
+                par::for_each_chunk(g.len(), CHUNK, |a, len| {
+                    // SAFETY: this task is the only one touching elements a..a+len.
                     let (th, m, v) =
                         unsafe { (th.slice(a, len), m.slice(a, len), v.slice(a, len)) };
                     c.update(th, &g[a..a + len], m, v);
@@ -176,9 +175,8 @@ impl InplaceOp2 for FusedStep<'_> {
             }
             Rule::Reset(c) => {
                 let th = SharedMut::new(theta);
-                par::for_each(g.len().div_ceil(CHUNK), |i| {
-                    let (a, len) = (i * CHUNK, CHUNK.min(g.len() - i * CHUNK));
-                    // SAFETY: chunk i is the only task touching elements a..a+len.
+                par::for_each_chunk(g.len(), CHUNK, |a, len| {
+                    // SAFETY: this task is the only one touching elements a..a+len.
                     c.update(unsafe { th.slice(a, len) }, &g[a..a + len]);
                 });
             }

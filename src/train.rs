@@ -634,11 +634,21 @@ impl Run {
                 }
                 None => sum.insert(out.terms),
             };
-            if (s + 1).is_multiple_of(GUARD_EVERY) || s + 1 == steps {
+            // One read serves the NaN guard and the progress bar (both every GUARD_EVERY steps).
+            let read = if (s + 1).is_multiple_of(GUARD_EVERY) || s + 1 == steps {
                 let loss = sum.read()?.loss;
                 crate::guard::check_loss(loss, epoch, s + 1, opts.learning_rate)?;
-            }
-            progress.step(s + 1, || Ok(sum.read()?.loss / ((s + 1) * b) as f64));
+                Some(loss)
+            } else {
+                None
+            };
+            progress.step(s + 1, || {
+                let loss = match read {
+                    Some(l) => l,
+                    None => sum.read()?.loss,
+                };
+                Ok(loss / ((s + 1) * b) as f64)
+            });
         }
         progress.finish();
         let sum = match sum {

@@ -11,6 +11,15 @@ pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
     candle_core::utils::barrier_pool().execute_chunked(n, |range| range.for_each(&f));
 }
 
+/// Runs `f(start, len)` for consecutive ranges of `chunk` elements covering `0..n` (the last
+/// one shorter), spread over candle's CPU threads.
+pub fn for_each_chunk(n: usize, chunk: usize, f: impl Fn(usize, usize) + Sync) {
+    for_each(n.div_ceil(chunk), |i| {
+        let start = i * chunk;
+        f(start, chunk.min(n - start));
+    });
+}
+
 /// A raw pointer that tasks writing disjoint parts of one buffer may share.
 #[derive(Clone, Copy)]
 pub struct SharedMut<T>(*mut T);

@@ -494,7 +494,7 @@ fn run(args: Args) -> Result<()> {
     }
     println!(
         "- CPU ms/step: the median CPU time of one step summed over the process's threads \
-         (ours /proc/self/task/*/schedstat, the peer's time.process_time()); on a loaded machine \
+         (ours CLOCK_PROCESS_CPUTIME_ID, the peer's time.process_time()); on a loaded machine \
          it is nearer the work done than wall time, but it counts thread pools' spin-waiting."
     );
     println!(

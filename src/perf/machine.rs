@@ -166,19 +166,18 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// CPU time of all threads of this process so far, in ns (`/proc/self/task/*/schedstat`, whose
-/// first field is each thread's time on a CPU). Unlike wall time it does not count the time other
-/// processes took the cores from us, though it does count thread pools' spin-waiting.
+/// CPU time of this process so far, all threads, in ns (`CLOCK_PROCESS_CPUTIME_ID`, which keeps
+/// the time of threads that have exited: a sum over `/proc/self/task` loses it and can go
+/// backwards). Unlike wall time it does not count the time other processes took the cores from
+/// us, though it does count thread pools' spin-waiting.
 pub fn process_cpu_ns() -> Option<u64> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let path = task.ok()?.path().join("schedstat");
-        // A thread may exit between the listing and the read.
-        if let Ok(s) = std::fs::read_to_string(path) {
-            total += s.split_whitespace().next()?.parse::<u64>().ok()?;
-        }
-    }
-    Some(total)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid place for the result.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// The 1-minute load average (`/proc/loadavg`).

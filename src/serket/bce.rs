@@ -25,9 +25,8 @@ pub fn bce_with_logits(logits: &Tensor, x: &Tensor) -> Result<Tensor> {
 fn map_chunks(n: usize, f: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     let mut out = vec![0f32; n];
     let shared = SharedMut::new(&mut out);
-    par::for_each(n.div_ceil(CHUNK), |c| {
-        let (a, len) = (c * CHUNK, CHUNK.min(n - c * CHUNK));
-        // SAFETY: chunk c is the only writer of a..a+len.
+    par::for_each_chunk(n, CHUNK, |a, len| {
+        // SAFETY: this task is the only writer of a..a+len.
         f(a, unsafe { shared.slice(a, len) });
     });
     out
