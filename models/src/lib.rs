@@ -13,6 +13,7 @@ mod init;
 pub mod par;
 mod prior;
 mod recognition;
+pub mod vmath;
 
 pub use config::{GmvaeConfig, Likelihood, Network};
 pub use decoder::{Decoder, YDistribution};

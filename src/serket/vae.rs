@@ -160,14 +160,15 @@ fn loss(
     cfg: &VaeConfig,
 ) -> Result<Tensor> {
     let rec = match cfg.likelihood {
-        // Stable sigmoid cross-entropy: max(l, 0) − x·l + ln(1 + e^{−|l|}), fused.
-        VaeLikelihood::Bernoulli => super::bce::bce_with_logits(out, x)?,
+        // Stable sigmoid cross-entropy, max(l, 0) − x·l + ln(1 + e^{−|l|}), summed per row in
+        // one fused op.
+        VaeLikelihood::Bernoulli => super::bce::bce_with_logits_rows(out, x)?,
         // The constant log(2πσ²)/2 per value is left out, as BCE's is.
         VaeLikelihood::Gaussian => (x - out)?
             .sqr()?
-            .affine(0.5 / (cfg.sigma * cfg.sigma), 0.0)?,
-    }
-    .sum(D::Minus1)?;
+            .affine(0.5 / (cfg.sigma * cfg.sigma), 0.0)?
+            .sum(D::Minus1)?,
+    };
     let kld = ((lv.affine(1.0, 1.0)? - (mu - mu_prior)?.sqr()?)? - lv.exp()?)?
         .sum(D::Minus1)?
         .affine(-0.5, 0.0)?;
