@@ -341,7 +341,16 @@ impl TrainArgs {
         }
         o.validate()?;
         crate::flag_use::check(&self.option_flags(), &o)?;
+        self.check_gpu_id(&o)?;
         Ok(o)
+    }
+
+    /// `--gpu-id` only picks among CUDA devices: on the CPU it would be silently ignored.
+    fn check_gpu_id(&self, o: &Options) -> Result<()> {
+        if let (Some(id), 0) = (self.gpu_id, o.gpu) {
+            bail!("--gpu-id {id} picks a CUDA device, but this run is on the CPU (--gpu 0); add --gpu 1");
+        }
+        Ok(())
     }
 
     /// The options of a run to resume: `opts.json` of `dir`, with `--epoch` (and device flags).
@@ -383,6 +392,7 @@ impl TrainArgs {
             o.gpu_id = g;
         }
         o.validate()?;
+        self.check_gpu_id(&o)?;
         Ok(o)
     }
 }

@@ -312,6 +312,7 @@ fn flags_that_do_nothing_are_refused_with_the_reason() {
             "flat input",
         ),
         (&["mnist", "--continuous", "1"], "--continuous", "Bernoulli"),
+        (&["spiral", "--gpu-id", "1"], "--gpu-id", "add --gpu 1"),
     ];
     for (args, flag, why) in cases {
         let (ok, _, err) = run_in(d.path(), args);
@@ -347,6 +348,7 @@ fn flags_that_do_nothing_are_refused_with_the_reason() {
             "1",
         ],
         &["gmvae", "mnist", "--continuous", "0", "--n-channels", "1"],
+        &["gmvae", "spiral", "--gpu", "1", "--gpu-id", "0"],
     ] {
         options_of(args).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
     }
