@@ -1,6 +1,7 @@
 """Where a run's clustering errors are: per component, the digits of the dumped test images it
 takes (argmax q(z|y)), and the majority-vote accuracy of q(z|y) beside k-means and a diagonal
-GMM (scikit-learn, evaluation only) on the same images' q(x|y) means.
+GMM (scikit-learn, evaluation only) on the same images' q(x|y) means, and k-means on their
+pixels (the baseline a clustering model has to beat).
 
     python3 experiments/accuracy/latent_clusters.py experiments/accuracy/runs/acc-fc-k16-m1-s2
 """
@@ -17,7 +18,7 @@ def majority(labels, assign):
 
 
 d = load_file(f"{sys.argv[1]}/latent.safetensors")
-q, labels, x = d["q_z"], d["label"].astype(int), d["x_mean"]
+q, labels, x, y = d["q_z"], d["label"].astype(int), d["x_mean"], d["data"]
 k = q.shape[1]
 z = q.argmax(1)
 for c in range(k):
@@ -32,3 +33,5 @@ km = KMeans(k, n_init=5, random_state=0).fit(x)
 print(f"k-means on x_mean majority accuracy {majority(labels, km.labels_):.4f}")
 gmm = GaussianMixture(k, covariance_type="diag", random_state=0, n_init=2).fit(x)
 print(f"diagonal GMM on x_mean majority accuracy {majority(labels, gmm.predict(x)):.4f}")
+km = KMeans(k, n_init=5, random_state=0).fit(y)
+print(f"k-means on the pixels y majority accuracy {majority(labels, km.labels_):.4f}")

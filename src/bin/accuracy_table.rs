@@ -91,7 +91,7 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
-    // Runs of another recipe (learning rate, binarisation) form their own row.
+    // Runs of another recipe (learning rate, binarisation) form their own row,
     let mut network = format!(
         "{}, lr {:e}",
         format!("{:?}", opts.network).to_lowercase(),
@@ -99,6 +99,18 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
     );
     if opts.binarize {
         network.push_str(", binarized");
+    }
+    if opts.objective != gmvae::objective::ObjectiveKind::V1 {
+        network.push_str(&format!(", {:?}", opts.objective).to_lowercase());
+    }
+    // And runs whose sizes or batch differ from their preset's (today's) defaults.
+    if let Ok(p) = Options::preset(&opts.preset) {
+        if (opts.x_size, opts.w_size) != (p.x_size, p.w_size) {
+            network.push_str(&format!(", Dx {} Dw {}", opts.x_size, opts.w_size));
+        }
+        if opts.batch_size != p.batch_size {
+            network.push_str(&format!(", batch {}", opts.batch_size));
+        }
     }
     Ok(Some((
         network,
@@ -129,6 +141,14 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 
 fn main() {
     if let Err(e) = run(Args::parse()) {
+        // A reader that stopped early (`| head`) is not an error.
+        let closed = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if closed {
+            return;
+        }
         eprintln!("error: {}", gmvae::cli::error_line(&e));
         std::process::exit(1);
     }
@@ -160,11 +180,15 @@ fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
         data
     };
     Ok(Some(format!(
-        "| {} | {:?} | {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
+        "| {} | {:?} | {:?} | {} | {} | {} / {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
         dir.file_name().unwrap_or_default().to_string_lossy(),
         o.network,
+        o.objective,
         data,
         o.k,
+        o.x_size,
+        o.w_size,
+        o.batch_size,
         if o.adam_reset { "reset (upstream)" } else { "persistent" },
         o.learning_rate,
         o.z_prior,
@@ -181,9 +205,14 @@ fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
 }
 
 fn run(args: Args) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     if args.per_run {
-        println!("| run | network | train data | K | Adam | lr | z-prior | eta | alpha | M | warm-up | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |");
-        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        writeln!(out, "| run | network | objective | train data | K | Dx / Dw | batch | Adam | lr | z-prior | eta | alpha | M | warm-up | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |")?;
+        writeln!(
+            out,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        )?;
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&args.runs)
             .with_context(|| format!("cannot list {}", args.runs.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -192,7 +221,7 @@ fn run(args: Args) -> Result<()> {
         dirs.sort();
         for d in dirs {
             if let Some(row) = per_run_row(&d, args.at_epoch)? {
-                println!("{row}");
+                writeln!(out, "{row}")?;
             }
         }
         return Ok(());
@@ -209,8 +238,8 @@ fn run(args: Args) -> Result<()> {
             groups.entry((net, k, m)).or_default().push(r);
         }
     }
-    println!("| network | K | M | runs (finished) | epochs | test_acc mean ± std | best | paper mean ± std | paper best | Hungarian mean | NMI mean | clusters used (min) |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    writeln!(out, "| network | K | M | runs (finished) | epochs | test_acc mean ± std | best | paper mean ± std | paper best | Hungarian mean | NMI mean | clusters used (min) |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for ((net, k, m), mut runs) in groups {
         runs.sort_by_key(|r| r.seed);
         let acc: Vec<f64> = runs.iter().map(|r| r.test_acc).collect();
@@ -236,7 +265,7 @@ fn run(args: Args) -> Result<()> {
             .iter()
             .filter_map(|r| r.clusters_used)
             .fold(f64::MAX, f64::min);
-        println!(
+        writeln!(out,
             "| {net} | {k} | {m} | {} ({finished}) | {} | {:.2} ± {:.2} | {:.2} | {pm} | {ps} | {:.2} | {:.3} | {} |",
             runs.len(),
             epochs.join(" "),
@@ -246,9 +275,9 @@ fn run(args: Args) -> Result<()> {
             100.0 * mean_std(&runs.iter().map(|r| r.hungarian).collect::<Vec<_>>()).0,
             mean_std(&runs.iter().map(|r| r.nmi).collect::<Vec<_>>()).0,
             if min_used == f64::MAX { "-".to_string() } else { format!("{min_used:.0}/{k}") },
-        );
+        )?;
     }
-    println!();
-    println!("epochs: per seed, in seed order; `p` = stopped on the lower-bound plateau rule, `+` = not finished yet (resume with protocol.sh). Accuracies in %, AAE rule (each cluster takes the label of its most confident test image), on the 10k test set after the last epoch reached.");
+    writeln!(out)?;
+    writeln!(out, "epochs: per seed, in seed order; `p` = stopped on the lower-bound plateau rule, `+` = not finished yet (resume with protocol.sh). Accuracies in %, AAE rule (each cluster takes the label of its most confident test image), on the 10k test set after the last epoch reached.")?;
     Ok(())
 }

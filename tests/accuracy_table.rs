@@ -1,0 +1,99 @@
+//! `accuracy_table`: runs of one recipe are grouped (mean ± std over seeds), and runs whose
+//! sizes, batch or objective differ from their preset's get their own row.
+
+use gmvae::objective::ObjectiveKind;
+use gmvae::options::Options;
+use std::process::Command;
+
+const HEADER: &str = "epoch,lower_bound,rec,cond_prior,w_prior,z_prior,cv,train_acc,test_acc,\
+test_acc_hungarian,test_acc_majority,test_nmi,test_ari,seconds,clusters_used,mean_max_q";
+
+/// A run directory with `opts.json` and a `metrics.csv` of `epochs` rows ending at `acc`.
+fn run_dir(
+    root: &std::path::Path,
+    id: &str,
+    epochs: usize,
+    acc: f64,
+    tweak: impl Fn(&mut Options),
+) {
+    let mut o = Options::preset("mnist_fc").unwrap();
+    (o.k, o.id) = (16, id.to_string());
+    tweak(&mut o);
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(Options::FILE), serde_json::to_string(&o).unwrap()).unwrap();
+    let mut csv = format!("{HEADER}\n");
+    for e in 1..=epochs {
+        let a = acc * e as f64 / epochs as f64;
+        csv += &format!("{e},-100,80,15,3,2,0.2,{a},{a},{a},{a},0.6,0.4,100,16,0.9\n");
+    }
+    std::fs::write(dir.join("metrics.csv"), csv).unwrap();
+}
+
+fn table(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
+    let d = tempfile::tempdir().unwrap();
+    run_dir(d.path(), "a-s1", 4, 0.7, |o| o.seed = 1);
+    run_dir(d.path(), "a-s2", 3, 0.6, |o| o.seed = 2);
+    run_dir(d.path(), "x10", 5, 0.75, |o| o.x_size = 10);
+    run_dir(d.path(), "b200", 2, 0.5, |o| o.batch_size = 200);
+    run_dir(d.path(), "v2", 2, 0.2, |o| o.objective = ObjectiveKind::V2);
+    let t = table(&[d.path().to_str().unwrap()]);
+    let row = |start: &str| {
+        t.lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no row `{start}` in\n{t}"))
+            .to_string()
+    };
+    // Two seeds of the preset's recipe: mean 65 ± 7.07 (sample std), best 70, epochs per seed.
+    assert!(
+        row("| fc, lr 3e-4 | 16 | 1 |").contains("| 2 (0) | 4+ 3+ | 65.00 ± 7.07 | 70.00 |"),
+        "{t}"
+    );
+    assert!(row("| fc, lr 3e-4, Dx 10 Dw 150 | 16 | 1 |").contains("75.00 ± 0.00"));
+    assert!(row("| fc, lr 3e-4, batch 200 | 16 | 1 |").contains("50.00"));
+    assert!(row("| fc, lr 3e-4, v2 | 16 | 1 |").contains("20.00"));
+    // The ablation view: one row per run, at a common epoch when asked.
+    let t = table(&["--per-run", "--at-epoch", "2", d.path().to_str().unwrap()]);
+    let x10 = t.lines().find(|l| l.starts_with("| x10 |")).unwrap();
+    assert!(
+        x10.contains("| 10 / 150 | 50 |") && x10.contains("| 2 | 30.00 |"),
+        "{x10}"
+    );
+}
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    for s in 0..200 {
+        run_dir(d.path(), &format!("r{s:03}"), 1, 0.5, |o| o.seed = s);
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))
+        .args(["--per-run", d.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the pipe unread, as `| head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
