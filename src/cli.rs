@@ -345,9 +345,10 @@ impl TrainArgs {
         Ok(o)
     }
 
-    /// `--gpu-id` only picks among CUDA devices: on the CPU it would be silently ignored.
+    /// `--gpu-id` only picks among CUDA devices: on the CPU another device than the default
+    /// would be silently ignored (restating `--gpu-id 0` is harmless).
     fn check_gpu_id(&self, o: &Options) -> Result<()> {
-        if let (Some(id), 0) = (self.gpu_id, o.gpu) {
+        if let (Some(id @ 1..), 0) = (self.gpu_id, o.gpu) {
             bail!("--gpu-id {id} picks a CUDA device, but this run is on the CPU (--gpu 0); add --gpu 1");
         }
         Ok(())
@@ -431,6 +432,17 @@ impl TrainArgs {
         }
 
         v
+    }
+}
+
+/// Lets a closed stdout (`gmvae ... | head`) end the process quietly, as it ends other Unix
+/// tools, instead of `println!` panicking on the broken pipe: Rust ignores SIGPIPE by default.
+/// Every binary calls this first.
+pub fn exit_quietly_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

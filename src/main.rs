@@ -1,4 +1,5 @@
 fn main() {
+    gmvae::cli::exit_quietly_on_closed_stdout();
     gmvae::alloc::keep_freed_memory();
     let cli = gmvae::cli::Cli::parse_args();
     if let Err(e) = gmvae::cli::run(cli) {

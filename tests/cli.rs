@@ -8,6 +8,8 @@ use gmvae::serket::cli::{Pipeline, PipelineArgs};
 use std::path::Path;
 use std::process::Command;
 
+mod harness;
+
 fn run_in(dir: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gmvae"))
         .args(args)
@@ -461,4 +463,21 @@ fn serket_table_flags_refuse_bad_values() {
             "{flags:?}: {err}"
         );
     }
+}
+
+#[test]
+fn training_piped_into_a_reader_that_stops_early_does_not_panic() {
+    let d = tempfile::tempdir().unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gmvae"));
+    c.args([
+        "spiral",
+        "--spiral-points",
+        "400",
+        "--epoch",
+        "3",
+        "--out-dir",
+    ])
+    .arg(d.path())
+    .env("RAYON_NUM_THREADS", "1");
+    harness::assert_quiet_when_stdout_closes(c);
 }

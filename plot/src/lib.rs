@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 /// Runs a binary's body and turns an error into one `error: ...` line and exit status 1.
 pub fn cli_main(body: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
+    gmvae::cli::exit_quietly_on_closed_stdout();
     match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

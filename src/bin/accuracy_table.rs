@@ -140,15 +140,8 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 }
 
 fn main() {
+    gmvae::cli::exit_quietly_on_closed_stdout();
     if let Err(e) = run(Args::parse()) {
-        // A reader that stopped early (`| head`) is not an error.
-        let closed = e.chain().any(|c| {
-            c.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        });
-        if closed {
-            return;
-        }
         eprintln!("error: {}", gmvae::cli::error_line(&e));
         std::process::exit(1);
     }

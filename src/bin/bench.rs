@@ -511,6 +511,7 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
+    gmvae::cli::exit_quietly_on_closed_stdout();
     gmvae::alloc::keep_freed_memory();
     let args = Args::parse();
     match run(args) {

@@ -178,3 +178,24 @@ pub fn shared_data() -> std::path::PathBuf {
     );
     root
 }
+
+/// Runs `cmd` with its stdout closed unread (as `| head -0` would) and checks that it ends as
+/// other Unix tools do: killed by SIGPIPE, or normally if it finished writing first, and
+/// silently (no panic on the broken pipe).
+pub fn assert_quiet_when_stdout_closes(mut cmd: Command) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    // SIGPIPE is 13 on Linux and macOS (a literal: the plot crate's tests have no libc).
+    #[cfg(unix)]
+    let piped = std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(13);
+    #[cfg(not(unix))]
+    let piped = false;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || piped, "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
