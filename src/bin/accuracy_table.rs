@@ -91,7 +91,8 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
-    // Runs of another recipe (learning rate, binarisation) form their own row,
+    // Runs of another recipe (learning rate, binarisation, objective, or sizes and batch other
+    // than their preset's) form their own row.
     let mut network = format!(
         "{}, lr {:e}",
         format!("{:?}", opts.network).to_lowercase(),
@@ -103,7 +104,6 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
     if opts.objective != gmvae::objective::ObjectiveKind::V1 {
         network.push_str(&format!(", {:?}", opts.objective).to_lowercase());
     }
-    // And runs whose sizes or batch differ from their preset's (today's) defaults.
     if let Ok(p) = Options::preset(&opts.preset) {
         if (opts.x_size, opts.w_size) != (p.x_size, p.w_size) {
             network.push_str(&format!(", Dx {} Dw {}", opts.x_size, opts.w_size));

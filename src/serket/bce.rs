@@ -28,10 +28,11 @@ pub fn bce_with_logits_rows(logits: &Tensor, x: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// Splits a `[.., D]` layout into (rows, D).
+/// Splits a `[.., D]` layout into (rows, D); D may be 0 (every row sums to 0).
 fn rows_of(l: &Layout) -> (usize, usize) {
-    let d = l.dims().last().copied().unwrap_or(1);
-    (l.shape().elem_count() / d.max(1), d)
+    let dims = l.dims();
+    let (lead, d) = dims.split_at(dims.len().saturating_sub(1));
+    (lead.iter().product(), d.first().copied().unwrap_or(1))
 }
 
 /// `f(first_row, out_rows)` over `rows` outputs of `per_row` values each, in parallel tasks.
@@ -213,6 +214,9 @@ mod tests {
         assert_eq!(r3.dims(), &[5, 10]);
         let r2 = bce_with_logits_rows(&l, &x)?;
         assert_eq!(f64s(&r3)?, f64s(&r2)?);
+        // Rows of no values sum to 0.
+        let empty = Tensor::zeros((3, 0), DType::F32, &Device::Cpu)?;
+        assert_eq!(f64s(&bce_with_logits_rows(&empty, &empty)?)?, vec![0.0; 3]);
         Ok(())
     }
 
