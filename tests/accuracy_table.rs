@@ -53,7 +53,11 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     run_dir(d.path(), "x10", 5, 0.75, |o| o.x_size = 10);
     run_dir(d.path(), "b200", 2, 0.5, |o| o.batch_size = 200);
     run_dir(d.path(), "v2", 2, 0.2, |o| o.objective = ObjectiveKind::V2);
+    // A run in its first epoch: options written, no metrics yet.
+    run_dir(d.path(), "young", 0, 0.0, |_| {});
+    std::fs::remove_file(d.path().join("young/metrics.csv")).unwrap();
     let t = table(&[d.path().to_str().unwrap()]);
+    assert!(t.contains("Started, no epoch finished yet: young."), "{t}");
     let row = |start: &str| {
         t.lines()
             .find(|l| l.starts_with(start))

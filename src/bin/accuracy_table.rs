@@ -57,7 +57,11 @@ fn last_row(path: &Path) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
 }
 
 /// The row of epoch `at` (or the last row when `at` is None or beyond the file): (epoch, values).
+/// `None` while the run has no finished epoch (no file yet, or only its header).
 fn row_at(path: &Path, at: Option<usize>) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
+    if !path.exists() {
+        return Ok(None);
+    }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -222,15 +226,23 @@ fn run(args: Args) -> Result<()> {
     let mut groups: BTreeMap<(String, usize, usize), Vec<RunResult>> = BTreeMap::new();
     let entries = std::fs::read_dir(&args.runs)
         .with_context(|| format!("cannot list {}", args.runs.display()))?;
+    let mut no_epoch = Vec::new();
     for entry in entries {
         let dir = entry?.path();
         if !dir.join(Options::FILE).is_file() {
             continue;
         }
-        if let Some((net, k, m, r)) = load(&dir)? {
-            groups.entry((net, k, m)).or_default().push(r);
+        match load(&dir)? {
+            Some((net, k, m, r)) => groups.entry((net, k, m)).or_default().push(r),
+            None => no_epoch.push(
+                dir.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
         }
     }
+    no_epoch.sort();
     writeln!(out, "| network | K | M | runs (finished) | epochs | test_acc mean ± std | best | paper mean ± std | paper best | Hungarian mean | NMI mean | clusters used (min) |")?;
     writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for ((net, k, m), mut runs) in groups {
@@ -271,6 +283,14 @@ fn run(args: Args) -> Result<()> {
         )?;
     }
     writeln!(out)?;
+    if !no_epoch.is_empty() {
+        writeln!(
+            out,
+            "Started, no epoch finished yet: {}.",
+            no_epoch.join(", ")
+        )?;
+        writeln!(out)?;
+    }
     writeln!(out, "epochs: per seed, in seed order; `p` = stopped on the lower-bound plateau rule, `+` = not finished yet (resume with protocol.sh). Accuracies in %, AAE rule (each cluster takes the label of its most confident test image), on the 10k test set after the last epoch reached.")?;
     Ok(())
 }
