@@ -325,6 +325,9 @@ struct Progress {
     steps: usize,
     epoch: usize,
     started: Instant,
+    /// The loss per point at the latest read of the terms (every GUARD_EVERY steps): the
+    /// display never reads the device itself.
+    loss: f64,
 }
 
 impl Progress {
@@ -346,20 +349,22 @@ impl Progress {
             steps,
             epoch,
             started: Instant::now(),
+            loss: f64::NAN,
         }
     }
 
-    /// Step `done` of the epoch; `loss_per_point` is called (it reads the device) only when
-    /// the loss is shown.
-    fn step(&self, done: usize, loss_per_point: impl FnOnce() -> Result<f64>) {
-        let loss_per_point = || loss_per_point().unwrap_or(f64::NAN);
+    /// The loss per point read from the device after some step.
+    fn loss(&mut self, per_point: f64) {
+        self.loss = per_point;
+        if let Some(b) = &self.bar {
+            b.set_message(format!("loss {per_point:.3}"));
+        }
+    }
+
+    /// Step `done` of the epoch, shown with the latest loss read.
+    fn step(&self, done: usize) {
         match &self.bar {
-            Some(b) => {
-                b.set_position(done as u64);
-                if done.is_multiple_of(GUARD_EVERY) {
-                    b.set_message(format!("loss {:.3}", loss_per_point()));
-                }
-            }
+            Some(b) => b.set_position(done as u64),
             // Long epochs print a line at each quarter when nobody watches a terminal.
             None if self.steps >= 200
                 && done.is_multiple_of(self.steps / 4)
@@ -370,7 +375,7 @@ impl Progress {
                     self.epoch,
                     self.steps,
                     self.started.elapsed().as_secs_f64(),
-                    loss_per_point()
+                    self.loss
                 )
             }
             None => {}
@@ -597,7 +602,7 @@ impl Run {
             .binarize
             .then(|| rng::rng(opts.seed, stream::BINARIZE + 16 * epoch as u64));
         let mut cfg = opts.objective_config();
-        let progress = Progress::new(epoch, opts.epoch, steps);
+        let mut progress = Progress::new(epoch, opts.epoch, steps);
         // The terms are summed on the device and read only to report and to check for a
         // non-finite loss every GUARD_EVERY steps: no host synchronisation per step.
         let mut sum: Option<objective::TermSums> = None;
@@ -610,6 +615,7 @@ impl Run {
             .filter(|_| opts.acc && self.dataset.test.is_some());
         let mut q_parts: Vec<Tensor> = Vec::new();
         let mut labels_seen: Vec<usize> = Vec::new();
+        let mut points = 0;
         for (s, idx) in perm.chunks(b).take(steps).enumerate() {
             let y = gather(train, idx, dy, binarize.as_mut(), &self.device)?;
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
@@ -634,21 +640,14 @@ impl Run {
                 }
                 None => sum.insert(out.terms),
             };
-            // One read serves the NaN guard and the progress bar (both every GUARD_EVERY steps).
-            let read = if (s + 1).is_multiple_of(GUARD_EVERY) || s + 1 == steps {
+            points += idx.len();
+            // One read serves the NaN guard and the progress display.
+            if (s + 1).is_multiple_of(GUARD_EVERY) || s + 1 == steps {
                 let loss = sum.read()?.loss;
                 crate::guard::check_loss(loss, epoch, s + 1, opts.learning_rate)?;
-                Some(loss)
-            } else {
-                None
-            };
-            progress.step(s + 1, || {
-                let loss = match read {
-                    Some(l) => l,
-                    None => sum.read()?.loss,
-                };
-                Ok(loss / ((s + 1) * b) as f64)
-            });
+                progress.loss(loss / points as f64);
+            }
+            progress.step(s + 1);
         }
         progress.finish();
         let sum = match sum {

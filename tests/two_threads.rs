@@ -1,6 +1,7 @@
 //! The multi-threaded CPU paths (CI and the other tests run with one thread): matmuls split by
-//! columns over candle's thread pool, our convolutions' im2col/col2im and the fused Adam chunked
-//! over the same pool, each against a reference that does not use them.
+//! columns over candle's thread pool, our convolutions' im2col/col2im, the fused Adam and the
+//! Serket VAE's fused loss chunked over the same pool, each against a reference that does not
+//! use them.
 //!
 //! One test in its own binary: the pool's size is fixed when it first starts, so the thread
 //! count is set before any candle op runs.
@@ -147,4 +148,31 @@ fn two_thread_matmul_conv_and_adam_match_their_references() {
         max_rel_diff(fused.as_tensor(), plain.as_tensor()) < 1e-5,
         "fused Adam on two threads"
     );
+
+    // The Serket VAE's fused loss: row sums and the logits' gradient, with rows spread over the
+    // pool's tasks, against the formula in f64.
+    let (rows, d) = (500, 784);
+    let l: Vec<f32> = rand_vec(&mut rng, rows * d)
+        .iter()
+        .map(|v| v * 20.0)
+        .collect();
+    let x: Vec<f32> = rand_vec(&mut rng, rows * d)
+        .iter()
+        .map(|v| (v + 1.0) / 2.0)
+        .collect();
+    let lv = Var::from_vec(l.clone(), (rows, d), &dev).unwrap();
+    let xt = Tensor::from_vec(x.clone(), (rows, d), &dev).unwrap();
+    let sums = gmvae::serket::bce::bce_with_logits_rows(lv.as_tensor(), &xt).unwrap();
+    let grads = sums.sum_all().unwrap().backward().unwrap();
+    let (mut want_sum, mut want_grad) = (vec![0f32; rows], vec![0f32; rows * d]);
+    for (i, (&l, &x)) in l.iter().zip(&x).enumerate() {
+        let (l, x) = (l as f64, x as f64);
+        want_sum[i / d] += (l.max(0.0) - x * l + (-l.abs()).exp().ln_1p()) as f32;
+        want_grad[i] = (1.0 / (1.0 + (-l).exp()) - x) as f32;
+    }
+    let want_sum = Tensor::from_vec(want_sum, rows, &dev).unwrap();
+    let want_grad = Tensor::from_vec(want_grad, (rows, d), &dev).unwrap();
+    assert!(max_rel_diff(&sums, &want_sum) < 1e-5, "bce row sums");
+    let got = grads.get(lv.as_tensor()).unwrap();
+    assert!(max_rel_diff(got, &want_grad) < 1e-5, "bce gradient");
 }

@@ -69,14 +69,6 @@ pub fn sigmoid(l: f32) -> f32 {
     }
 }
 
-/// Whether this CPU runs the AVX2 versions of the loops (checked once).
-#[cfg(target_arch = "x86_64")]
-pub fn has_avx2() -> bool {
-    use std::sync::OnceLock;
-    static AVX2: OnceLock<bool> = OnceLock::new();
-    *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
-}
-
 /// Compiles `$body` (a block) twice, once for the build's baseline and once with AVX2 enabled,
 /// and runs the AVX2 copy where the CPU has it. Both copies do the same IEEE operations, so
 /// they return the same bits.
@@ -89,7 +81,8 @@ macro_rules! multiversion {
             unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
                 f()
             }
-            if $crate::vmath::has_avx2() {
+            // std caches the CPU's features after the first query.
+            if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU was just checked to support AVX2.
                 unsafe { avx2(|| $body) }
             } else {

@@ -29,7 +29,7 @@
 //! ```
 
 pub mod accuracy;
-mod bce;
+pub mod bce;
 pub mod cli;
 pub mod data;
 pub mod framework;
