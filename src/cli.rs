@@ -185,6 +185,11 @@ pub struct TrainArgs {
     /// Relative improvement of the lower bound that counts as progress (see --plateau-epochs).
     #[arg(long)]
     pub plateau_tol: Option<f64>,
+    /// Before training, train q(x|y)'s mean and p(y|x) as an autoencoder for N epochs, fit a
+    /// K-component diagonal Gaussian mixture to the codes, and start p(x|w,z) and q(z|y) from
+    /// it (VaDE's start; 0 = off).
+    #[arg(long)]
+    pub pretrain_epochs: Option<usize>,
     /// Objective: v1 (paper v1, q(z|y) head and CV term) or v2 (version2 branch, p(z|x,w)).
     #[arg(long, value_enum)]
     pub objective: Option<ObjectiveKind>,
@@ -321,7 +326,8 @@ impl TrainArgs {
             warmup_epochs,
             binarize,
             plateau_epochs,
-            plateau_tol
+            plateau_tol,
+            pretrain_epochs
         );
         if self.data.is_some() {
             o.data = self.data.clone();
@@ -420,6 +426,7 @@ impl TrainArgs {
             dump_size => "--dump-size", train_size => "--train-size", binarize => "--binarize",
             z_prior => "--z-prior", warmup_epochs => "--warmup-epochs",
             plateau_epochs => "--plateau-epochs", plateau_tol => "--plateau-tol",
+            pretrain_epochs => "--pretrain-epochs",
         );
         if self.upstream_recipe {
             v.push("--upstream-recipe");

@@ -18,6 +18,7 @@ pub mod optim;
 pub mod options;
 pub mod perf;
 pub mod predict;
+pub mod pretrain;
 pub mod rng;
 pub mod run_lock;
 pub mod serket;

@@ -89,6 +89,10 @@ pub struct Options {
     pub plateau_epochs: usize,
     #[serde(default = "default_plateau_tol")]
     pub plateau_tol: f64,
+    /// Epochs of autoencoder pretraining before a fresh run, whose codes' Gaussian mixture starts
+    /// the prior and q(z|y) (0: off, as upstream). See `pretrain.rs`.
+    #[serde(default)]
+    pub pretrain_epochs: usize,
     /// The table preset's settings and, after training, its fitted scaling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<crate::data::table::TableOptions>,
@@ -141,6 +145,7 @@ impl Options {
             binarize: false,
             plateau_epochs: 0,
             plateau_tol: default_plateau_tol(),
+            pretrain_epochs: 0,
             table: None,
         };
         match name {
@@ -229,6 +234,7 @@ impl Options {
             l::count(flag, v, max)?;
         }
         l::at_most("--visual-gen", self.visual_gen, l::MAX_EPOCHS)?;
+        l::at_most("--pretrain-epochs", self.pretrain_epochs, l::MAX_EPOCHS)?;
         l::check_model_size(
             self.network == NetworkKind::Conv,
             self.dy(),

@@ -23,6 +23,12 @@ pub mod stream {
     pub const NOISE: u64 = 4;
     pub const VISUAL: u64 = 5;
     pub const BINARIZE: u64 = 6;
+    /// `--pretrain-epochs`: the autoencoder's shuffles and binarisation, the mixture fit and the
+    /// q(z|y) fit.
+    pub const PRETRAIN: u64 = 7;
+    pub const PRETRAIN_BINARIZE: u64 = 8;
+    pub const PRETRAIN_GMM: u64 = 9;
+    pub const PRETRAIN_QZ: u64 = 10;
 }
 
 /// A tensor of i.i.d. N(0, 1) draws.

@@ -25,7 +25,7 @@ test_acc,test_acc_hungarian,test_acc_majority,test_nmi,test_ari,seconds,clusters
 pub const METRICS_FILE: &str = "metrics.csv";
 
 /// Rows of the evaluation forward passes.
-const EVAL_CHUNK: usize = 1000;
+pub(crate) const EVAL_CHUNK: usize = 1000;
 
 /// A model ready to train: its variables in name order and the networks.
 pub struct Model {
@@ -217,14 +217,8 @@ fn evaluate_split(
         recon: Vec::new(),
         n_dumped: 0,
     };
-    for start in (0..split.n).step_by(EVAL_CHUNK) {
-        let rows = EVAL_CHUNK.min(split.n - start);
-        let y = Tensor::from_slice(
-            &split.y[start * dy..(start + rows) * dy],
-            (rows, dy),
-            device,
-        )?;
-        let post = model.net.recognition.forward_t(&y, false)?;
+    for_each_chunk(model, split, dy, device, |start, post| {
+        let rows = post.mean_x.dim(0)?;
         let q = match opts.objective {
             ObjectiveKind::V1 => {
                 candle_nn::ops::softmax(post.qz_logits.as_ref().context("q(z|y) head")?, D::Minus1)?
@@ -255,8 +249,30 @@ fn evaluate_split(
             );
             ev.n_dumped += keep;
         }
-    }
+        Ok(())
+    })?;
     Ok(ev)
+}
+
+/// Runs the recognition nets (BatchNorm in eval mode) over `split` in chunks of EVAL_CHUNK rows,
+/// in order, giving each chunk's first row index and posteriors to `f`.
+pub(crate) fn for_each_chunk(
+    model: &Model,
+    split: &Split,
+    dy: usize,
+    device: &Device,
+    mut f: impl FnMut(usize, gmvae_models::Posterior) -> Result<()>,
+) -> Result<()> {
+    for start in (0..split.n).step_by(EVAL_CHUNK) {
+        let rows = EVAL_CHUNK.min(split.n - start);
+        let y = Tensor::from_slice(
+            &split.y[start * dy..(start + rows) * dy],
+            (rows, dy),
+            device,
+        )?;
+        f(start, model.net.recognition.forward_t(&y, false)?)?;
+    }
+    Ok(())
 }
 
 /// The prior components at w = 0: (means, variances), each `[K x Dx]`.
@@ -289,7 +305,7 @@ pub fn component_samples(
 }
 
 /// A batch of rows `idx` of `split` as a `[B, Dy]` tensor.
-fn gather(
+pub(crate) fn gather(
     split: &Split,
     idx: &[usize],
     dy: usize,
@@ -317,11 +333,13 @@ pub fn binarize_in_place(y: &mut [f32], rng: &mut rand::rngs::StdRng) {
 /// Steps between reads of the summed terms on the host: the progress bar's loss and the check
 /// for a non-finite loss (a NaN is reported by the step count it was found at, at most this
 /// many steps late, and always before the epoch's checkpoint).
-const GUARD_EVERY: usize = 10;
+pub(crate) const GUARD_EVERY: usize = 10;
 
 /// Progress inside an epoch: a bar on a terminal, a few plain lines otherwise.
-struct Progress {
+pub(crate) struct Progress {
     bar: Option<indicatif::ProgressBar>,
+    /// What the epochs are of: "epoch" (training) or "pretraining".
+    label: &'static str,
     steps: usize,
     epoch: usize,
     started: Instant,
@@ -332,20 +350,30 @@ struct Progress {
 
 impl Progress {
     fn new(epoch: usize, epochs: usize, steps: usize) -> Self {
+        Self::new_labelled("epoch", epoch, epochs, steps)
+    }
+
+    pub(crate) fn new_labelled(
+        label: &'static str,
+        epoch: usize,
+        epochs: usize,
+        steps: usize,
+    ) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = indicatif::ProgressBar::new(steps as u64);
             b.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "epoch {prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
+                    "{prefix} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
             );
-            b.set_prefix(format!("{epoch}/{epochs}"));
+            b.set_prefix(format!("{label} {epoch}/{epochs}"));
             b
         });
         Self {
             bar,
+            label,
             steps,
             epoch,
             started: Instant::now(),
@@ -354,7 +382,7 @@ impl Progress {
     }
 
     /// The loss per point read from the device after some step.
-    fn loss(&mut self, per_point: f64) {
+    pub(crate) fn loss(&mut self, per_point: f64) {
         self.loss = per_point;
         if let Some(b) = &self.bar {
             b.set_message(format!("loss {per_point:.3}"));
@@ -362,7 +390,7 @@ impl Progress {
     }
 
     /// Step `done` of the epoch, shown with the latest loss read.
-    fn step(&self, done: usize) {
+    pub(crate) fn step(&self, done: usize) {
         match &self.bar {
             Some(b) => b.set_position(done as u64),
             // Long epochs print a line at each quarter when nobody watches a terminal.
@@ -371,7 +399,8 @@ impl Progress {
                 && done < self.steps =>
             {
                 eprintln!(
-                    "epoch {} {done}/{} steps, {:.1} s, loss {:.3}",
+                    "{} {} {done}/{} steps, {:.1} s, loss {:.3}",
+                    self.label,
                     self.epoch,
                     self.steps,
                     self.started.elapsed().as_secs_f64(),
@@ -382,7 +411,7 @@ impl Progress {
         }
     }
 
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         if let Some(b) = self.bar {
             b.finish_and_clear();
         }
@@ -554,6 +583,10 @@ impl Run {
             _lock: lock,
         };
         run.print_header();
+        if !resume && opts.pretrain_epochs > 0 {
+            // A fresh run only: a resumed one restores the trained state from its checkpoint.
+            crate::pretrain::pretrain(&run.model, opts, &run.dataset.train, &run.device)?.print();
+        }
         Ok((run, start, rows))
     }
 

@@ -88,3 +88,79 @@ fn per_point_z_prior_fails_the_clustering_test() {
     });
     assert!(r.is_err(), "expected the old recipe to fail");
 }
+
+/// `--pretrain-epochs`: after the autoencoder phase and the mixture fit, p(x|w,z=k) is the
+/// fitted k-th component at every w, q(z|y) follows the mixture's assignment, and the mixture
+/// separates the prototypes; the same seed gives the same start.
+#[test]
+fn pretraining_starts_the_prior_at_the_codes_mixture() {
+    let d = tempfile::tempdir().unwrap();
+    write_mixture(d.path(), 2000, 500, 7);
+    let mut o = Options::preset("mnist_fc").unwrap();
+    (o.data_dir, o.out_dir, o.id) = (d.path().into(), d.path().into(), "run".into());
+    (o.hidden_size, o.x_size, o.w_size, o.k) = (128, 8, 4, 12);
+    o.pretrain_epochs = 3;
+    let dev = candle_core::Device::Cpu;
+    let data = gmvae::train::load_dataset(&o).unwrap();
+    let start = || {
+        let model = gmvae::train::Model::new(&o, &data, &dev).unwrap();
+        let r = gmvae::pretrain::pretrain(&model, &o, &data.train, &dev).unwrap();
+        (model, r)
+    };
+    let (model, r) = start();
+    assert_eq!(r.rec.len(), 3);
+    assert!(
+        r.rec[2] < r.rec[0],
+        "the autoencoder did not learn: {:?}",
+        r.rec
+    );
+    assert!(
+        r.train_acc.unwrap() > 0.95,
+        "mixture accuracy {:?}",
+        r.train_acc
+    );
+    assert!(
+        r.qz_agreement.unwrap() > 0.9,
+        "q(z|y) agreement {:?}",
+        r.qz_agreement
+    );
+    let w = candle_core::Tensor::new(&[[0.0f32; 4], [3.0, -2.0, 1.0, 0.5]], &dev).unwrap();
+    let p = model.net.prior.forward(&w).unwrap();
+    let (mean, logvar) = (
+        p.mean.to_vec3::<f32>().unwrap(),
+        p.logvar.to_vec3::<f32>().unwrap(),
+    );
+    for b in 0..2 {
+        for k in 0..12 {
+            for j in 0..8 {
+                let (m, v) = (r.gmm.means[k * 8 + j], r.gmm.vars[k * 8 + j]);
+                assert!((mean[b][k][j] as f64 - m).abs() <= 1e-5 * m.abs().max(1.0));
+                assert!((logvar[b][k][j] as f64 - v.ln()).abs() <= 1e-5 * v.ln().abs().max(1.0));
+            }
+        }
+    }
+    // q(x|y)'s variance starts at a tenth of the components' mean variance, for every y.
+    let y = candle_core::Tensor::new(&data.train.y[..2 * 784], &dev)
+        .unwrap()
+        .reshape((2, 784))
+        .unwrap();
+    let lv = model.net.recognition.forward_t(&y, false).unwrap().logvar_x;
+    for row in lv.to_vec2::<f32>().unwrap() {
+        for (j, v) in row.iter().enumerate() {
+            let mean_var = (0..12).map(|k| r.gmm.vars[k * 8 + j]).sum::<f64>() / 12.0;
+            assert!(
+                (*v as f64 - (mean_var / 10.0).ln()).abs() < 1e-5,
+                "{v} vs {mean_var}"
+            );
+        }
+    }
+    let (_, again) = start();
+    assert_eq!((r.gmm.means, r.rec), (again.gmm.means, again.rec));
+}
+
+#[test]
+fn pretrained_recipe_clusters_a_synthetic_mixture_with_most_components() {
+    if let Err(e) = check(|o| o.pretrain_epochs = 3) {
+        panic!("the mnist_fc recipe with --pretrain-epochs 3 does not cluster the mixture: {e}");
+    }
+}

@@ -148,6 +148,16 @@ impl Recognition {
         })
     }
 
+    /// The trunk's features h `[N, H]`, which every head reads.
+    pub fn features_t(&self, y: &Tensor, train: bool) -> Result<Tensor> {
+        self.trunk.forward_t(y, train)
+    }
+
+    /// q(z|y)'s logits from the trunk's features h (None without the head).
+    pub fn qz_logits(&self, h: &Tensor) -> Result<Option<Tensor>> {
+        self.qz.as_ref().map(|l| l.forward(h)).transpose()
+    }
+
     /// q(x|y), q(w|y) (and q(z|y)) for a batch y `[N, Dy]`.
     pub fn forward_t(&self, y: &Tensor, train: bool) -> Result<Posterior> {
         let h = self.trunk.forward_t(y, train)?;

@@ -115,6 +115,9 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         if opts.batch_size != p.batch_size {
             network.push_str(&format!(", batch {}", opts.batch_size));
         }
+        if opts.pretrain_epochs != p.pretrain_epochs {
+            network.push_str(&format!(", pretrained {}", opts.pretrain_epochs));
+        }
     }
     Ok(Some((
         network,
@@ -177,7 +180,7 @@ fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
         data
     };
     Ok(Some(format!(
-        "| {} | {:?} | {:?} | {} | {} | {} / {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
+        "| {} | {:?} | {:?} | {} | {} | {} / {} | {} | {} | {:e} | {:?} | {} | {} | {} | {} | {} | {epochs} | {} | {} | {} | {} | {} |",
         dir.file_name().unwrap_or_default().to_string_lossy(),
         o.network,
         o.objective,
@@ -193,6 +196,7 @@ fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
         o.cv_weight,
         o.n_mc,
         o.warmup_epochs,
+        o.pretrain_epochs,
         f("test_acc", 100.0),
         f("test_acc_hungarian", 100.0),
         v.get("test_nmi").map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into()),
@@ -205,10 +209,10 @@ fn run(args: Args) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if args.per_run {
-        writeln!(out, "| run | network | objective | train data | K | Dx / Dw | batch | Adam | lr | z-prior | eta | alpha | M | warm-up | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |")?;
+        writeln!(out, "| run | network | objective | train data | K | Dx / Dw | batch | Adam | lr | z-prior | eta | alpha | M | warm-up | pretrain | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |")?;
         writeln!(
             out,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         )?;
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(&args.runs)
             .with_context(|| format!("cannot list {}", args.runs.display()))?
