@@ -1,5 +1,6 @@
 //! `accuracy_table`: runs of one recipe are grouped (mean ± std over seeds), and runs whose
-//! sizes, batch or objective differ from their preset's get their own row.
+//! sizes, batch, objective or start (`--pretrain-epochs`) differ from their preset's get their
+//! own row.
 
 use gmvae::objective::ObjectiveKind;
 use gmvae::options::Options;
@@ -53,7 +54,8 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     run_dir(d.path(), "x10", 5, 0.75, |o| o.x_size = 10);
     run_dir(d.path(), "b200", 2, 0.5, |o| o.batch_size = 200);
     run_dir(d.path(), "v2", 2, 0.2, |o| o.objective = ObjectiveKind::V2);
-    run_dir(d.path(), "pt", 2, 0.8, |o| o.pretrain_epochs = 3);
+    run_dir(d.path(), "pt", 2, 0.8, |o| o.pretrain_epochs = 5);
+    run_dir(d.path(), "rs", 2, 0.9, |o| o.pretrain_epochs = 0);
     // A run in its first epoch: options written, no metrics yet.
     run_dir(d.path(), "young", 0, 0.0, |_| {});
     std::fs::remove_file(d.path().join("young/metrics.csv")).unwrap();
@@ -73,16 +75,17 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     assert!(row("| fc, lr 3e-4, Dx 10 Dw 150 | 16 | 1 |").contains("75.00 ± 0.00"));
     assert!(row("| fc, lr 3e-4, batch 200 | 16 | 1 |").contains("50.00"));
     assert!(row("| fc, lr 3e-4, v2 | 16 | 1 |").contains("20.00"));
-    assert!(row("| fc, lr 3e-4, pretrained 3 | 16 | 1 |").contains("80.00"));
+    assert!(row("| fc, lr 3e-4, pretrained 5 | 16 | 1 |").contains("80.00"));
+    assert!(row("| fc, lr 3e-4, random start | 16 | 1 |").contains("90.00"));
     // The ablation view: one row per run, at a common epoch when asked.
     let t = table(&["--per-run", "--at-epoch", "2", d.path().to_str().unwrap()]);
     let x10 = t.lines().find(|l| l.starts_with("| x10 |")).unwrap();
     assert!(
-        x10.contains("| 10 / 150 | 50 |") && x10.contains("| 0 | 2 | 30.00 |"),
+        x10.contains("| 10 / 150 | 50 |") && x10.contains("| 3 | 2 | 30.00 |"),
         "{x10}"
     );
     let pt = t.lines().find(|l| l.starts_with("| pt |")).unwrap();
-    assert!(pt.contains("| 3 | 2 | 80.00 |"), "{pt}");
+    assert!(pt.contains("| 5 | 2 | 80.00 |"), "{pt}");
 }
 
 #[test]

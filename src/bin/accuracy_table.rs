@@ -115,8 +115,10 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         if opts.batch_size != p.batch_size {
             network.push_str(&format!(", batch {}", opts.batch_size));
         }
-        if opts.pretrain_epochs != p.pretrain_epochs {
-            network.push_str(&format!(", pretrained {}", opts.pretrain_epochs));
+        match opts.pretrain_epochs {
+            n if n == p.pretrain_epochs => {}
+            0 => network.push_str(", random start"),
+            n => network.push_str(&format!(", pretrained {n}")),
         }
     }
     Ok(Some((
