@@ -6,7 +6,8 @@
 //! Why: from a random start, the prior's K components and q(z|y) learn together from scratch,
 //! and q(z|y) ends level with k-means on the pixels (experiments/accuracy/README.md). Starting
 //! them from a mixture fitted on the autoencoder's codes begins where that clustering is, and
-//! the GMVAE objective then trains the codes and the mixture jointly.
+//! the GMVAE objective then trains the codes and the mixture jointly. Measured (fourth
+//! ablation there): +5 to +6 points of MNIST test accuracy on the fc network, none on the conv.
 
 use crate::data::Split;
 use crate::objective;
@@ -381,7 +382,8 @@ pub fn pretrain(
             points += idx.len();
             if (s + 1).is_multiple_of(GUARD_EVERY) || s + 1 == steps {
                 let total = sum.as_ref().map_or(Ok(0.0), |t| t.to_scalar::<f32>())? as f64;
-                crate::guard::check_loss(total, e, s + 1, opts.learning_rate)?;
+                crate::guard::check_loss(total, e, s + 1, opts.learning_rate)
+                    .context("--pretrain-epochs: the autoencoder phase")?;
                 progress.loss(total / points as f64);
             }
             progress.step(s + 1);
