@@ -322,20 +322,6 @@ fn codes(model: &Model, train: &Split, dy: usize, device: &Device) -> Result<Vec
     Ok(out)
 }
 
-/// Majority-vote accuracy of `assign` against `labels`.
-fn majority(assign: &[usize], labels: &[usize], k: usize) -> f64 {
-    let classes = labels.iter().max().map_or(0, |m| m + 1);
-    let mut counts = vec![0usize; k * classes];
-    for (&a, &l) in assign.iter().zip(labels) {
-        counts[a * classes + l] += 1;
-    }
-    let hit: usize = counts
-        .chunks(classes.max(1))
-        .map(|c| c.iter().max().copied().unwrap_or(0))
-        .sum();
-    hit as f64 / assign.len().max(1) as f64
-}
-
 /// Runs the autoencoder phase, fits the mixture and starts the model from it. Draws from its own
 /// streams of `opts.seed`, so a seed gives the same start every time.
 pub fn pretrain(
@@ -409,7 +395,11 @@ pub fn pretrain(
     })?;
     let (r, log_lik) = gmm.responsibilities(&x);
     let assign: Vec<usize> = r.chunks(opts.k).map(argmax).collect();
-    let train_acc = train.labels.as_ref().map(|l| majority(&assign, l, opts.k));
+    let train_acc = train
+        .labels
+        .as_ref()
+        .map(|l| crate::metrics::majority_accuracy(&assign, l))
+        .transpose()?;
     start_prior_at(model, &gmm)?;
     start_posterior_variance(model, &gmm)?;
     let qz_agreement = if model.net.config.qz_head {
@@ -537,7 +527,10 @@ mod tests {
         let (r, ll) = g.responsibilities(&x);
         assert!(ll.is_finite());
         let assign: Vec<usize> = r.chunks(3).map(argmax).collect();
-        assert_eq!(majority(&assign, &lab, 3), 1.0);
+        assert_eq!(
+            crate::metrics::majority_accuracy(&assign, &lab).unwrap(),
+            1.0
+        );
         for (c, (w, mx, my, s)) in [
             (0.5, -5.0, 0.0, 0.5),
             (0.3, 4.0, 4.0, 1.0),
