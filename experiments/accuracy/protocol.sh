@@ -7,23 +7,61 @@
 #
 #   experiments/accuracy/protocol.sh                 # all rows, seeds 1-5
 #   ROWS="fc-k16-m1" SEEDS="1 2" experiments/accuracy/protocol.sh
-#   cargo run --release --bin accuracy_table -- experiments/accuracy/runs   # the table
+#   experiments/accuracy/protocol.sh snapshot        # only copy the runs' records (below)
+#   cargo run --release --bin accuracy_table -- experiments/accuracy/results   # the table
+#
+# The run directories hold ~120 MB of checkpoint each and are not committed, so a new machine
+# loses them. Their records (opts.json, metrics.csv, done.json: a few KB) are copied to RESULTS
+# (committed) when the script starts, every 10 minutes while it runs and when each run ends;
+# `accuracy_table` reads either directory. A run that has only its record cannot resume, but its
+# curve and its row of the table survive.
 #
 # Environment: DATA_DIR (MNIST IDX files; default ../shared/data/mnist), OUT (run directories;
 # default experiments/accuracy/runs), WORKERS (default 2), EPOCHS (default 100), GMVAE (binary),
 # TAG (added to the run ids, for runs of a later recipe: `acc-ROW-TAG-sSEED`). A resumed run keeps
 # the recipe in its opts.json; the table separates runs by learning rate and binarisation.
+# FLAGS: more flags for every run that starts (a variant row; give it a TAG), e.g.
+# `FLAGS="--x-size 10" TAG=x10`. RESULTS (default experiments/accuracy/results): the records;
+# SNAPSHOT_EVERY: seconds between their copies while runs go on (default 600).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DATA_DIR=${DATA_DIR:-../shared/data/mnist}
 OUT=${OUT:-experiments/accuracy/runs}
+RESULTS=${RESULTS:-experiments/accuracy/results}
+
+# Copies each run's record from OUT to RESULTS/<id>/. Each file goes through a temporary name of
+# its own copier and a rename, so a record is never half-written even when the periodic copy and
+# a worker's overlap; an unchanged file is not copied again. A failed copy is reported, not fatal.
+snapshot() {
+  local dir id f tmp
+  for dir in "$OUT"/*/; do
+    dir=${dir%/}
+    [ -f "$dir/opts.json" ] || continue
+    id=$(basename "$dir")
+    mkdir -p "$RESULTS/$id"
+    for f in opts.json metrics.csv done.json; do
+      [ -f "$dir/$f" ] || continue
+      if [ ! -f "$RESULTS/$id/$f" ] || [ "$dir/$f" -nt "$RESULTS/$id/$f" ]; then
+        tmp="$RESULTS/$id/.$f.$BASHPID.tmp"
+        { cp -p "$dir/$f" "$tmp" && mv -f "$tmp" "$RESULTS/$id/$f"; } ||
+          echo "protocol.sh: could not copy $dir/$f to $RESULTS/$id" >&2
+      fi
+    done
+  done
+}
+
+case "${1:-}" in
+  "") ;;
+  snapshot) snapshot; exit 0 ;;
+  *) echo "protocol.sh: unknown argument \`$1\` (expected none or \`snapshot\`)" >&2; exit 2 ;;
+esac
 WORKERS=${WORKERS:-2}
 EPOCHS=${EPOCHS:-100}
 SEEDS=${SEEDS:-"1 2 3 4 5"}
 ROWS=${ROWS:-"fc-k16-m1 conv-k16-m1 fc-k10-m1 fc-k16-m10"}
 GMVAE=${GMVAE:-target/release/gmvae}
 [ -x "$GMVAE" ] || cargo build --release --locked --bin gmvae
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$RESULTS"
 
 # row name -> preset and flags (the presets' defaults are the recipe under test)
 row_args() {
@@ -59,10 +97,12 @@ run_one() {
     # A run killed in its first epoch has no checkpoint yet: start it again from scratch.
     rm -rf "$dir"
     # shellcheck disable=SC2086
-    "$GMVAE" "$preset" $flags --seed "$seed" --id "$id" --out-dir "$OUT" --data-dir "$DATA_DIR" \
+    "$GMVAE" "$preset" $flags ${FLAGS:-} --seed "$seed" --id "$id" --out-dir "$OUT" --data-dir "$DATA_DIR" \
       --visual-gen 0 "${common[@]}" > "$OUT/$id.log" 2>&1
   fi
-  echo "[$id] exit $?"
+  local rc=$?
+  snapshot
+  echo "[$id] exit $rc"
 }
 
 worker() {
@@ -76,6 +116,24 @@ worker() {
   done
 }
 
-for _ in $(seq "$WORKERS"); do worker & done
-wait
+# Records also while the runs go on: a session that ends mid-run keeps the epochs it trained.
+# (The sleep is killed with its loop: a stray one would hold the script's output open.)
+snapshot_every() {
+  local sleeper=""
+  trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+  while true; do
+    sleep "${SNAPSHOT_EVERY:-600}" &
+    sleeper=$!
+    wait "$sleeper"
+    snapshot
+  done
+}
+snapshot
+snapshot_every &
+snapshotter=$!
+trap 'kill "$snapshotter" 2>/dev/null || true' EXIT
+workers=()
+for _ in $(seq "$WORKERS"); do worker & workers+=($!); done
+wait "${workers[@]}"
+snapshot
 rm -f "$jobs_file" "$jobs_file.lock"

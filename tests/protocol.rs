@@ -1,0 +1,116 @@
+//! The accuracy protocol's script (`experiments/accuracy/protocol.sh`, issue 13) on a tiny
+//! MNIST-format data set: a run goes to its epoch limit, its record (opts.json, metrics.csv,
+//! done.json) is copied to the results directory, a second invocation skips the finished run,
+//! and `accuracy_table` builds the protocol's table from the records alone once the run
+//! directories are gone (as on a new machine).
+
+use gmvae::data::mnist;
+use rand::{Rng, SeedableRng};
+use std::path::Path;
+use std::process::Command;
+
+/// Two-class binary images (a top half or a bottom half lit, some pixels flipped).
+fn write_data(dir: &Path, n: usize, prefix: &str, seed: u64) {
+    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+    let labels: Vec<u8> = (0..n).map(|_| r.random_range(0..2u8)).collect();
+    let mut images = Vec::with_capacity(n * 784);
+    for &l in &labels {
+        for p in 0..784 {
+            let lit = (p < 392) == (l == 0);
+            let flip = r.random_bool(0.1);
+            images.push(if lit != flip { 255 } else { 0 });
+        }
+    }
+    mnist::write_idx(dir, prefix, &images, 28, 28, &labels, false).unwrap();
+}
+
+fn protocol(root: &Path, extra: &[(&str, &str)]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh");
+    let mut c = Command::new("bash");
+    c.arg(script)
+        .env("GMVAE", env!("CARGO_BIN_EXE_gmvae"))
+        .env("DATA_DIR", root.join("mnist"))
+        .env("OUT", root.join("runs"))
+        .env("RESULTS", root.join("results"))
+        .env("ROWS", "fc-k16-m1")
+        .env("SEEDS", "1")
+        .env("TAG", "t")
+        .env("WORKERS", "1")
+        .env("EPOCHS", "2")
+        // A small network and a random start keep the run to seconds.
+        .env(
+            "FLAGS",
+            "--hidden-size 16 --x-size 3 --w-size 2 --pretrain-epochs 0 --batch-size 20",
+        )
+        .env("SNAPSHOT_EVERY", "1")
+        .env("RAYON_NUM_THREADS", "1");
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c.output().expect("bash runs")
+}
+
+#[test]
+fn protocol_runs_records_skips_and_tables_from_the_records() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_data(&data, 120, "train", 1);
+    write_data(&data, 40, "t10k", 2);
+
+    let out = protocol(root.path(), &[]);
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "protocol.sh failed:\n{log}");
+    assert!(log.contains("[acc-fc-k16-m1-t-s1] starting"), "{log}");
+
+    // The record: the options (with FLAGS applied), both epochs, and the reason it stopped.
+    let rec = root.path().join("results/acc-fc-k16-m1-t-s1");
+    let opts = std::fs::read_to_string(rec.join("opts.json")).unwrap();
+    assert!(opts.contains("\"hidden_size\": 16"), "{opts}");
+    let metrics = std::fs::read_to_string(rec.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 3, "header + 2 epochs:\n{metrics}");
+    assert!(rec.join("done.json").is_file());
+    let run_metrics =
+        std::fs::read_to_string(root.path().join("runs/acc-fc-k16-m1-t-s1/metrics.csv")).unwrap();
+    assert_eq!(metrics, run_metrics, "the record is the run's own file");
+    let leftovers: Vec<_> = std::fs::read_dir(&rec)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    // A second invocation finds the run finished and starts nothing.
+    let again = protocol(root.path(), &[]);
+    let log = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success());
+    assert!(
+        log.contains("[acc-fc-k16-m1-t-s1] finished earlier"),
+        "{log}"
+    );
+
+    // The run directories gone, the table still comes from the records.
+    std::fs::remove_dir_all(root.path().join("runs")).unwrap();
+    let table = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))
+        .arg(root.path().join("results"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| fc"))
+        .unwrap_or_else(|| panic!("no fc row in\n{text}"));
+    // 1 run, finished, 2 epochs (not marked as unfinished), K = 16, M = 1.
+    assert!(row.contains("| 16 | 1 | 1 (1) | 2 |"), "{row}");
+
+    // Unknown arguments are refused with the script's name.
+    let bad = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh"))
+        .arg("snapshots")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument `snapshots`"));
+}
