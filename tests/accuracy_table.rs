@@ -1,6 +1,6 @@
 //! `accuracy_table`: runs of one recipe are grouped (mean ± std over seeds), and runs whose
-//! sizes, batch, objective or start (`--pretrain-epochs`) differ from their preset's get their
-//! own row.
+//! sizes, batch, objective, optimiser, z-prior or start (`--pretrain-epochs`) differ from their
+//! preset's get their own row.
 
 use gmvae::objective::ObjectiveKind;
 use gmvae::options::Options;
@@ -56,6 +56,7 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     run_dir(d.path(), "v2", 2, 0.2, |o| o.objective = ObjectiveKind::V2);
     run_dir(d.path(), "pt", 2, 0.8, |o| o.pretrain_epochs = 5);
     run_dir(d.path(), "rs", 2, 0.9, |o| o.pretrain_epochs = 0);
+    run_dir(d.path(), "up", 2, 0.55, |o| o.apply_upstream_recipe());
     // A run in its first epoch: options written, no metrics yet.
     run_dir(d.path(), "young", 0, 0.0, |_| {});
     std::fs::remove_file(d.path().join("young/metrics.csv")).unwrap();
@@ -77,6 +78,11 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     assert!(row("| fc, lr 3e-4, v2 | 16 | 1 |").contains("20.00"));
     assert!(row("| fc, lr 3e-4, pretrained 5 | 16 | 1 |").contains("80.00"));
     assert!(row("| fc, lr 3e-4, random start | 16 | 1 |").contains("90.00"));
+    // Upstream's recipe on mnist_fc: its lr, optimiser, z-prior and start all differ.
+    assert!(
+        row("| fc, lr 1e-4, Adam reset, per-point z-prior eta 1, random start | 16 | 1 |")
+            .contains("55.00")
+    );
     // The ablation view: one row per run, at a common epoch when asked.
     let t = table(&["--per-run", "--at-epoch", "2", d.path().to_str().unwrap()]);
     let x10 = t.lines().find(|l| l.starts_with("| x10 |")).unwrap();

@@ -95,8 +95,8 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
-    // Runs of another recipe (learning rate, binarisation, objective, or sizes and batch other
-    // than their preset's) form their own row.
+    // Runs of another recipe (learning rate, binarisation, objective, or sizes, batch, optimiser,
+    // z-prior or start other than their preset's) form their own row.
     let mut network = format!(
         "{}, lr {:e}",
         format!("{:?}", opts.network).to_lowercase(),
@@ -114,6 +114,20 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         }
         if opts.batch_size != p.batch_size {
             network.push_str(&format!(", batch {}", opts.batch_size));
+        }
+        if opts.adam_reset != p.adam_reset {
+            network.push_str(if opts.adam_reset {
+                ", Adam reset"
+            } else {
+                ", persistent Adam"
+            });
+        }
+        if (opts.z_prior, opts.z_prior_weight) != (p.z_prior, p.z_prior_weight) {
+            let mode = match opts.z_prior {
+                gmvae::objective::ZPriorMode::Sample => "per-point",
+                gmvae::objective::ZPriorMode::Marginal => "marginal",
+            };
+            network.push_str(&format!(", {mode} z-prior eta {}", opts.z_prior_weight));
         }
         match opts.pretrain_epochs {
             n if n == p.pretrain_epochs => {}
