@@ -226,9 +226,11 @@ pub struct TrainArgs {
     /// Optimiser; only adam exists (-optimiser).
     #[arg(long)]
     pub optimiser: Option<String>,
-    /// Reproduce upstream's Adam, whose state restarts every step (sign-SGD-like; §2.4).
-    #[arg(long)]
-    pub adam_reset: bool,
+    /// 1 (or no value): upstream's Adam, whose state restarts every step (sign-SGD-like;
+    /// §2.4); 0: ordinary Adam with persistent state. Default: the preset's (`mnist`: 1, as
+    /// upstream; the other presets: 0).
+    #[arg(long, value_parser = flag01, num_args = 0..=1, default_missing_value = "1")]
+    pub adam_reset: Option<bool>,
     /// 1: dynamic binarisation: each training batch's grey levels y are replaced by a fresh draw
     /// of Bernoulli(y) (Bernoulli likelihood only; evaluation uses the grey levels). Upstream
     /// trains on grey levels; most later VAE work on MNIST binarises this way.
@@ -327,7 +329,8 @@ impl TrainArgs {
             binarize,
             plateau_epochs,
             plateau_tol,
-            pretrain_epochs
+            pretrain_epochs,
+            adam_reset
         );
         if self.data.is_some() {
             o.data = self.data.clone();
@@ -335,7 +338,6 @@ impl TrainArgs {
         if self.train_size.is_some() {
             o.train_size = self.train_size;
         }
-        o.adam_reset |= self.adam_reset;
         o.svhn_extra |= self.svhn_extra;
         if let Some(opt) = &self.optimiser {
             if opt != "adam" {
@@ -426,13 +428,10 @@ impl TrainArgs {
             dump_size => "--dump-size", train_size => "--train-size", binarize => "--binarize",
             z_prior => "--z-prior", warmup_epochs => "--warmup-epochs",
             plateau_epochs => "--plateau-epochs", plateau_tol => "--plateau-tol",
-            pretrain_epochs => "--pretrain-epochs",
+            pretrain_epochs => "--pretrain-epochs", adam_reset => "--adam-reset",
         );
         if self.upstream_recipe {
             v.push("--upstream-recipe");
-        }
-        if self.adam_reset {
-            v.push("--adam-reset");
         }
         if self.svhn_extra {
             v.push("--svhn-extra");

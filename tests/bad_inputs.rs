@@ -736,6 +736,8 @@ fn resume_cases(cases: &mut Vec<Case>, work: &Path) {
         &["--plateau-epochs", "3"],
         &["--binarize", "1"],
         &["--upstream-recipe"],
+        &["--adam-reset"],
+        &["--adam-reset", "0"],
     ] {
         cases.push(err(
             "--resume with a recipe flag",

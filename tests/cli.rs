@@ -166,6 +166,44 @@ fn options_of(args: &[&str]) -> anyhow::Result<gmvae::options::Options> {
     Ok(o)
 }
 
+#[test]
+fn adam_reset_defaults_to_the_presets_and_takes_0_or_1() {
+    use gmvae::objective::ZPriorMode;
+    let o = |args: &[&str]| options_of(args).unwrap();
+    // The conv preset trains with upstream's recipe, the fc preset with its own.
+    let conv = o(&["gmvae", "mnist", "--id", "t"]);
+    assert!(conv.adam_reset);
+    assert_eq!(
+        (
+            conv.learning_rate,
+            conv.z_prior,
+            conv.z_prior_weight,
+            conv.pretrain_epochs
+        ),
+        (1e-4, ZPriorMode::Sample, 1.0, 0)
+    );
+    let fc = o(&["gmvae", "mnist_fc", "--id", "t"]);
+    assert!(!fc.adam_reset);
+    assert_eq!((fc.z_prior, fc.pretrain_epochs), (ZPriorMode::Marginal, 3));
+    // A bare --adam-reset turns it on; 0 turns it off, also after --upstream-recipe.
+    assert!(o(&["gmvae", "mnist_fc", "--id", "t", "--adam-reset"]).adam_reset);
+    assert!(o(&["gmvae", "mnist_fc", "--adam-reset", "--id", "t"]).adam_reset);
+    assert!(!o(&["gmvae", "mnist", "--id", "t", "--adam-reset", "0"]).adam_reset);
+    let up = o(&[
+        "gmvae",
+        "mnist_fc",
+        "--upstream-recipe",
+        "--adam-reset",
+        "0",
+    ]);
+    assert!(!up.adam_reset && up.z_prior == ZPriorMode::Sample);
+    let e = options_of(&["gmvae", "mnist", "--adam-reset", "2"]).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("--adam-reset") && format!("{e:#}").contains("expected 0 or 1"),
+        "{e:#}"
+    );
+}
+
 /// (long flag, the `[...]` note after its help) for every flag of `preset`'s rendered --help.
 fn help_notes(preset: &str) -> Vec<(String, String)> {
     let mut cmd = gmvae::cli::command();
