@@ -3,7 +3,8 @@
 //! test accuracy (AAE rule) as mean ± std and best over seeds beside the paper's Table 1, with
 //! Hungarian accuracy, NMI, clusters used, epochs reached and whether each run finished.
 //!
-//! `accuracy_table [RUNS_DIR]` (default `experiments/accuracy/runs`), Markdown on stdout.
+//! `accuracy_table [RUNS_DIR]` (default `experiments/accuracy/results`, the runs' committed
+//! records; `experiments/accuracy/runs` holds the run directories themselves), Markdown on stdout.
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -17,8 +18,8 @@ use std::path::{Path, PathBuf};
     about = "Summarise the MNIST accuracy protocol's runs"
 )]
 struct Args {
-    /// Directory holding the protocol's run directories.
-    #[arg(default_value = "experiments/accuracy/runs")]
+    /// Directory holding the protocol's run directories or their records (protocol.sh).
+    #[arg(default_value = "experiments/accuracy/results")]
     runs: PathBuf,
     /// One row per run with the recipe's settings (optimiser, lr, z-prior, eta, alpha, M, ...)
     /// instead of the per-(network, K, M) summary: the ablation table.
