@@ -24,7 +24,7 @@ fn write_data(dir: &Path, n: usize, prefix: &str, seed: u64) {
     mnist::write_idx(dir, prefix, &images, 28, 28, &labels, false).unwrap();
 }
 
-fn protocol(root: &Path, extra: &[(&str, &str)]) -> std::process::Output {
+fn protocol(root: &Path) -> std::process::Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh");
     let mut c = Command::new("bash");
     c.arg(script)
@@ -44,9 +44,6 @@ fn protocol(root: &Path, extra: &[(&str, &str)]) -> std::process::Output {
         )
         .env("SNAPSHOT_EVERY", "1")
         .env("RAYON_NUM_THREADS", "1");
-    for (k, v) in extra {
-        c.env(k, v);
-    }
     c.output().expect("bash runs")
 }
 
@@ -58,7 +55,7 @@ fn protocol_runs_records_skips_and_tables_from_the_records() {
     write_data(&data, 120, "train", 1);
     write_data(&data, 40, "t10k", 2);
 
-    let out = protocol(root.path(), &[]);
+    let out = protocol(root.path());
     let log =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "protocol.sh failed:\n{log}");
@@ -82,7 +79,7 @@ fn protocol_runs_records_skips_and_tables_from_the_records() {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
     // A second invocation finds the run finished and starts nothing.
-    let again = protocol(root.path(), &[]);
+    let again = protocol(root.path());
     let log = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success());
     assert!(
