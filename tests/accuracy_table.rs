@@ -95,6 +95,40 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
 }
 
 #[test]
+fn curves_list_every_epoch_with_the_best_and_the_finish() {
+    let d = tempfile::tempdir().unwrap();
+    run_dir(d.path(), "a-s1", 4, 0.7, |o| o.seed = 1);
+    // Seed 2 peaks before its last epoch, disagrees by majority vote, and has finished.
+    run_dir(d.path(), "a-s2", 0, 0.0, |o| o.seed = 2);
+    let rows = [(0.5, 0.5), (0.8, 0.81), (0.6, 0.75)];
+    let mut csv = format!("{HEADER}\n");
+    for (e, (aae, mv)) in rows.iter().enumerate() {
+        csv += &format!(
+            "{},-100,80,15,3,2,0.2,{aae},{aae},{aae},{mv},0.6,0.4,100,16,0.9\n",
+            e + 1
+        );
+    }
+    std::fs::write(d.path().join("a-s2/metrics.csv"), csv).unwrap();
+    std::fs::write(
+        d.path().join("a-s2/done.json"),
+        r#"{"epochs": 3, "reason": "plateau"}"#,
+    )
+    .unwrap();
+    let t = table(&["--curves", d.path().to_str().unwrap()]);
+    assert!(
+        t.contains("| 2 (1) | 4+ 3p | 65.00 ± 7.07 | 70.00 |"),
+        "{t}"
+    );
+    let s1 = "- fc, lr 3e-4, K 16, M 1, seed 1 (`a-s1`): 0.1750, 0.3500, 0.5250, 0.7000; \
+              best 0.7000 (epoch 4); epoch 4 by majority vote 0.7000; not finished";
+    let s2 = "- fc, lr 3e-4, K 16, M 1, seed 2 (`a-s2`): 0.5000, 0.8000, 0.6000; \
+              best 0.8000 (epoch 2); epoch 3 by majority vote 0.7500; finished (plateau)";
+    assert!(t.contains(&format!("{s1}\n{s2}\n")), "{t}");
+    // Without the flag, no curves.
+    assert!(!table(&[d.path().to_str().unwrap()]).contains("Per-epoch"));
+}
+
+#[test]
 fn a_reader_that_stops_early_is_not_an_error() {
     let d = tempfile::tempdir().unwrap();
     for s in 0..200 {

@@ -5,6 +5,7 @@
 //!
 //! `accuracy_table [RUNS_DIR]` (default `experiments/accuracy/results`, the runs' committed
 //! records; `experiments/accuracy/runs` holds the run directories themselves), Markdown on stdout.
+//! `--curves` adds every run's per-epoch test accuracy under the table.
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -29,10 +30,15 @@ struct Args {
     /// different lengths compare at one budget.
     #[arg(long)]
     at_epoch: Option<usize>,
+    /// Under the summary table, every run's test accuracy per epoch (AAE rule), its best epoch
+    /// and its last epoch's majority-vote accuracy.
+    #[arg(long, conflicts_with = "per_run")]
+    curves: bool,
 }
 
 /// The last epoch of one run.
 struct RunResult {
+    id: String,
     seed: u64,
     epochs: usize,
     finished: Option<String>,
@@ -40,6 +46,9 @@ struct RunResult {
     hungarian: f64,
     nmi: f64,
     clusters_used: Option<f64>,
+    /// Test accuracy (AAE rule) of every epoch, in order.
+    curve: Vec<f64>,
+    majority: Option<f64>,
 }
 
 /// Paper v1 Table 1 (GMVAE, MNIST, AAE rule): (K, M) -> (best, mean, std), in percent.
@@ -55,6 +64,20 @@ fn paper(k: usize, m: usize) -> Option<(f64, f64, f64)> {
 
 fn last_row(path: &Path) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
     row_at(path, None)
+}
+
+/// Every value of column `name`, in epoch order (rows without it are skipped).
+fn column(path: &Path, name: &str) -> Result<Vec<f64>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().unwrap_or_default();
+    let Some(i) = header.split(',').position(|h| h == name) else {
+        return Ok(Vec::new());
+    };
+    Ok(lines
+        .filter_map(|l| l.split(',').nth(i).and_then(|v| v.parse().ok()))
+        .collect())
 }
 
 /// The row of epoch `at` (or the last row when `at` is None or beyond the file): (epoch, values).
@@ -141,6 +164,11 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         opts.k,
         opts.n_mc,
         RunResult {
+            id: dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
             seed: opts.seed,
             epochs,
             finished,
@@ -148,6 +176,8 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
             hungarian: get("test_acc_hungarian")?,
             nmi: get("test_nmi")?,
             clusters_used: v.get("clusters_used").copied(),
+            curve: column(&dir.join("metrics.csv"), "test_acc")?,
+            majority: v.get("test_acc_majority").copied(),
         },
     )))
 }
@@ -245,6 +275,7 @@ fn run(args: Args) -> Result<()> {
         return Ok(());
     }
     let mut groups: BTreeMap<(String, usize, usize), Vec<RunResult>> = BTreeMap::new();
+    let mut curves = Vec::new();
     let entries = std::fs::read_dir(&args.runs)
         .with_context(|| format!("cannot list {}", args.runs.display()))?;
     let mut no_epoch = Vec::new();
@@ -302,6 +333,9 @@ fn run(args: Args) -> Result<()> {
             mean_std(&runs.iter().map(|r| r.nmi).collect::<Vec<_>>()).0,
             if min_used == f64::MAX { "-".to_string() } else { format!("{min_used:.0}/{k}") },
         )?;
+        if args.curves {
+            curves.extend(runs.iter().map(|r| curve_line(&net, k, m, r)));
+        }
     }
     writeln!(out)?;
     if !no_epoch.is_empty() {
@@ -313,5 +347,43 @@ fn run(args: Args) -> Result<()> {
         writeln!(out)?;
     }
     writeln!(out, "epochs: per seed, in seed order; `p` = stopped on the lower-bound plateau rule, `+` = not finished yet (resume with protocol.sh). Accuracies in %, AAE rule (each cluster takes the label of its most confident test image), on the 10k test set after the last epoch reached.")?;
+    if args.curves {
+        writeln!(out)?;
+        writeln!(out, "Per-epoch test accuracy (AAE rule), by row and seed:")?;
+        for line in curves {
+            writeln!(out, "{line}")?;
+        }
+    }
     Ok(())
+}
+
+/// One run's curve: `- ROW, K k, M m, seed s (`id`): a1, a2, ...; best b (epoch e); ...`.
+fn curve_line(net: &str, k: usize, m: usize, r: &RunResult) -> String {
+    let accs: Vec<String> = r.curve.iter().map(|a| format!("{a:.4}")).collect();
+    // The first epoch of the highest accuracy.
+    let best = r
+        .curve
+        .iter()
+        .enumerate()
+        .fold(None, |b: Option<(usize, f64)>, (i, &a)| match b {
+            Some((_, ba)) if ba >= a => b,
+            _ => Some((i + 1, a)),
+        });
+    let mut line = format!(
+        "- {net}, K {k}, M {m}, seed {} (`{}`): {}",
+        r.seed,
+        r.id,
+        accs.join(", ")
+    );
+    if let Some((e, a)) = best {
+        line.push_str(&format!("; best {a:.4} (epoch {e})"));
+    }
+    if let Some(mv) = r.majority {
+        line.push_str(&format!("; epoch {} by majority vote {mv:.4}", r.epochs));
+    }
+    match r.finished.as_deref() {
+        Some(reason) => line.push_str(&format!("; finished ({reason})")),
+        None => line.push_str("; not finished"),
+    }
+    line
 }
