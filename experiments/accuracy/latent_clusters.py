@@ -28,6 +28,7 @@ for c in range(k):
     counts = np.bincount(labels[m], minlength=10)
     top = np.argsort(counts)[::-1][:3]
     print(c, m.sum(), " ".join(f"{t}:{counts[t] / m.sum():.2f}" for t in top))
+print("mean q(z|y) per component", " ".join(f"{v:.3f}" for v in q.mean(0)))
 print(f"q(z|y) majority accuracy {majority(labels, z):.4f}")
 km = KMeans(k, n_init=5, random_state=0).fit(x)
 print(f"k-means on x_mean majority accuracy {majority(labels, km.labels_):.4f}")

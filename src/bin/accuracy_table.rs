@@ -62,52 +62,41 @@ fn paper(k: usize, m: usize) -> Option<(f64, f64, f64)> {
     }
 }
 
-fn last_row(path: &Path) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
-    row_at(path, None)
-}
-
-/// Every value of column `name`, in epoch order (rows without it are skipped).
-fn column(path: &Path, name: &str) -> Result<Vec<f64>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header = lines.next().unwrap_or_default();
-    let Some(i) = header.split(',').position(|h| h == name) else {
-        return Ok(Vec::new());
-    };
-    Ok(lines
-        .filter_map(|l| l.split(',').nth(i).and_then(|v| v.parse().ok()))
-        .collect())
-}
-
-/// The row of epoch `at` (or the last row when `at` is None or beyond the file): (epoch, values).
-/// `None` while the run has no finished epoch (no file yet, or only its header).
-fn row_at(path: &Path, at: Option<usize>) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
+/// Every row of a `metrics.csv` as column -> value, in epoch order (empty while the run has no
+/// finished epoch: no file yet, or only its header).
+fn read_rows(path: &Path) -> Result<Vec<BTreeMap<String, f64>>> {
     if !path.exists() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let mut rows: Vec<&str> = lines.collect();
+    Ok(lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .filter_map(|(h, v)| v.parse::<f64>().ok().map(|v| (h.to_string(), v)))
+                .collect()
+        })
+        .collect())
+}
+
+/// The row of epoch `at` (or the last row when `at` is None or beyond the file): (epoch, values).
+fn row_at(path: &Path, at: Option<usize>) -> Result<Option<(usize, BTreeMap<String, f64>)>> {
+    let mut rows = read_rows(path)?;
     if let Some(at) = at {
         rows.truncate(at);
     }
-    let Some(last) = rows.last() else {
-        return Ok(None);
-    };
-    let values = header
-        .iter()
-        .zip(last.split(','))
-        .filter_map(|(h, v)| v.parse::<f64>().ok().map(|v| (h.to_string(), v)))
-        .collect();
-    Ok(Some((rows.len(), values)))
+    let epochs = rows.len();
+    Ok(rows.pop().map(|last| (epochs, last)))
 }
 
 fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
     let opts = Options::load(dir)?;
-    let Some((epochs, v)) = last_row(&dir.join("metrics.csv"))? else {
+    let rows = read_rows(&dir.join("metrics.csv"))?;
+    let (epochs, Some(v)) = (rows.len(), rows.last()) else {
         return Ok(None);
     };
     let get = |k: &str| {
@@ -176,7 +165,10 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
             hungarian: get("test_acc_hungarian")?,
             nmi: get("test_nmi")?,
             clusters_used: v.get("clusters_used").copied(),
-            curve: column(&dir.join("metrics.csv"), "test_acc")?,
+            curve: rows
+                .iter()
+                .filter_map(|r| r.get("test_acc").copied())
+                .collect(),
             majority: v.get("test_acc_majority").copied(),
         },
     )))
