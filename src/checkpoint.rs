@@ -69,6 +69,46 @@ pub fn save(path: &Path, vars: &[(String, Var)], adam: &Adam, epoch: usize) -> R
 /// Everything is checked first (format, an epoch in 1..=MAX_EPOCHS, every tensor present with
 /// the model's shape, every value finite), so a bad file leaves the model untouched.
 pub fn load(path: &Path, vars: &[(String, Var)], adam: &mut Adam) -> Result<usize> {
+    let (epoch, tensors) = read(path)?;
+    let mut expected = model_shapes(vars);
+    expected.extend(
+        adam.state_tensors()?
+            .into_iter()
+            .map(|(n, t)| (n, t.dims().to_vec())),
+    );
+    check(path, &tensors, &expected, "different model settings?")?;
+    let t = tensors["adam.t"].flatten_all()?.to_vec1::<f64>()?;
+    if !t
+        .first()
+        .is_some_and(|&t| t >= 0.0 && t.fract() == 0.0 && t < 2f64.powi(53))
+    {
+        bail!(
+            "{}: optimiser step count {t:?} is not a whole number",
+            path.display()
+        );
+    }
+    set_model(vars, &tensors)?;
+    adam.load_state(&tensors)
+        .with_context(|| format!("restoring the optimiser from {}", path.display()))?;
+    Ok(epoch)
+}
+
+/// Restores the network variables alone from `path` (a run that starts from another run's
+/// weights: `--init-from`), with the checks of [`load`]; returns the checkpoint's epoch.
+pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<usize> {
+    let (epoch, tensors) = read(path)?;
+    check(
+        path,
+        &tensors,
+        &model_shapes(vars),
+        "a network of other settings?",
+    )?;
+    set_model(vars, &tensors)?;
+    Ok(epoch)
+}
+
+/// A checkpoint's epoch and tensors, once its format and epoch are known to be good.
+fn read(path: &Path) -> Result<(usize, HashMap<String, Tensor>)> {
     let bytes = crate::limits::read_file(path)
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     let bad = || format!("{} is not a gmvae checkpoint", path.display());
@@ -93,27 +133,32 @@ pub fn load(path: &Path, vars: &[(String, Var)], adam: &mut Adam) -> Result<usiz
                 crate::limits::MAX_EPOCHS
             )
         })?;
-    let tensors: HashMap<String, Tensor> =
-        candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_context(bad)?;
-    let mut expected: Vec<(String, Vec<usize>)> = vars
-        .iter()
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_context(bad)?;
+    Ok((epoch, tensors))
+}
+
+/// The checkpoint names and shapes of the model's variables.
+fn model_shapes(vars: &[(String, Var)]) -> Vec<(String, Vec<usize>)> {
+    vars.iter()
         .map(|(n, v)| (format!("model.{n}"), v.dims().to_vec()))
-        .collect();
-    expected.extend(
-        adam.state_tensors()?
-            .into_iter()
-            .map(|(n, t)| (n, t.dims().to_vec())),
-    );
-    for (name, dims) in &expected {
-        let t = tensors.get(name).with_context(|| {
-            format!(
-                "{}: missing `{name}` (different model settings?)",
-                path.display()
-            )
-        })?;
+        .collect()
+}
+
+/// Every `expected` tensor is in `tensors` with its shape, and finite; `hint` closes the
+/// message about a missing or misshapen one.
+fn check(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    expected: &[(String, Vec<usize>)],
+    hint: &str,
+) -> Result<()> {
+    for (name, dims) in expected {
+        let t = tensors
+            .get(name)
+            .with_context(|| format!("{}: missing `{name}` ({hint})", path.display()))?;
         if t.dims() != dims.as_slice() {
             bail!(
-                "{}: `{name}` has shape {:?}, the model expects {dims:?} (different model settings?)",
+                "{}: `{name}` has shape {:?}, the model expects {dims:?} ({hint})",
                 path.display(),
                 t.dims(),
             );
@@ -125,20 +170,12 @@ pub fn load(path: &Path, vars: &[(String, Var)], adam: &mut Adam) -> Result<usiz
     if let Some(name) = crate::guard::first_non_finite(checked)? {
         bail!("{}: `{name}` holds NaN or infinite values", path.display());
     }
-    let t = tensors["adam.t"].flatten_all()?.to_vec1::<f64>()?;
-    if !t
-        .first()
-        .is_some_and(|&t| t >= 0.0 && t.fract() == 0.0 && t < 2f64.powi(53))
-    {
-        bail!(
-            "{}: optimiser step count {t:?} is not a whole number",
-            path.display()
-        );
-    }
+    Ok(())
+}
+
+fn set_model(vars: &[(String, Var)], tensors: &HashMap<String, Tensor>) -> Result<()> {
     for (n, v) in vars {
         v.set(&tensors[&format!("model.{n}")].to_device(v.device())?)?;
     }
-    adam.load_state(&tensors)
-        .with_context(|| format!("restoring the optimiser from {}", path.display()))?;
-    Ok(epoch)
+    Ok(())
 }

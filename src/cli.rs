@@ -277,6 +277,12 @@ pub struct TrainArgs {
     /// may be given.
     #[arg(long, value_name = "RUN_DIR")]
     pub resume: Option<PathBuf>,
+    /// Start this new run from the weights of another run's last checkpoint (BatchNorm
+    /// statistics included) instead of a random start: fine-tuning with another recipe. The
+    /// networks must match (-K, sizes, --network, --objective); the optimiser starts afresh, the
+    /// new run counts its epochs from 1, and opts.json records the source and its epoch.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub init_from: Option<PathBuf>,
     /// CPU threads of candle's pool, which runs the kernels, matmuls, Adam and convolutions (sets
     /// RAYON_NUM_THREADS; default: all cores; on a 2-core machine busy with other work, 1).
     #[arg(long)]
@@ -337,6 +343,21 @@ impl TrainArgs {
         }
         if self.train_size.is_some() {
             o.train_size = self.train_size;
+        }
+        if let Some(dir) = &self.init_from {
+            // The mixture start would overwrite the weights read from `dir`.
+            if let Some(p @ 1..) = self.pretrain_epochs {
+                bail!(
+                    "--init-from {} starts from trained weights; --pretrain-epochs {p} would \
+                     replace them (leave it out)",
+                    dir.display()
+                );
+            }
+            o.pretrain_epochs = 0;
+            o.init_from = Some(crate::options::InitFrom {
+                run: dir.clone(),
+                epoch: 0,
+            });
         }
         o.svhn_extra |= self.svhn_extra;
         if let Some(opt) = &self.optimiser {
@@ -429,6 +450,7 @@ impl TrainArgs {
             z_prior => "--z-prior", warmup_epochs => "--warmup-epochs",
             plateau_epochs => "--plateau-epochs", plateau_tol => "--plateau-tol",
             pretrain_epochs => "--pretrain-epochs", adam_reset => "--adam-reset",
+            init_from => "--init-from",
         );
         if self.upstream_recipe {
             v.push("--upstream-recipe");

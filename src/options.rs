@@ -93,9 +93,24 @@ pub struct Options {
     /// the prior and q(z|y) (0: off, as upstream). See `pretrain.rs`.
     #[serde(default)]
     pub pretrain_epochs: usize,
+    /// The run whose trained weights this run started from (`--init-from`); `None`: torch7's
+    /// random initialisation (or the mixture start of `pretrain_epochs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<InitFrom>,
     /// The table preset's settings and, after training, its fitted scaling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<crate::data::table::TableOptions>,
+}
+
+/// Where a run's starting weights came from (`--init-from RUN_DIR`): every network variable of
+/// that run's last checkpoint, BatchNorm running statistics included. The optimiser starts
+/// afresh, and the run counts its own epochs from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitFrom {
+    /// The source run directory, as given.
+    pub run: PathBuf,
+    /// The epoch of the source's checkpoint that was read (0 until the run has read it).
+    pub epoch: usize,
 }
 
 fn default_plateau_tol() -> f64 {
@@ -146,6 +161,7 @@ impl Options {
             plateau_epochs: 0,
             plateau_tol: default_plateau_tol(),
             pretrain_epochs: 0,
+            init_from: None,
             table: None,
         };
         match name {
@@ -365,6 +381,26 @@ impl Options {
                 .and_then(|t| t.fitted.as_ref())
                 .map_or(1, |f| f.scaler.shift.len().max(1)),
         }
+    }
+
+    /// The settings that fix the networks' shapes on which `source` (a run whose weights this
+    /// one starts from) differs from `self`, each as `flag: source's value, not self's`.
+    pub fn network_differences(&self, source: &Options) -> Vec<String> {
+        let mut out = Vec::new();
+        macro_rules! differ {
+            ($($f:ident => $flag:literal),* $(,)?) => {$(
+                if self.$f != source.$f {
+                    out.push(format!("{}: {:?} there, {:?} here", $flag, source.$f, self.$f));
+                }
+            )*};
+        }
+        differ!(
+            network => "--network", objective => "--objective", k => "-K",
+            x_size => "--x-size", w_size => "--w-size", hidden_size => "--hidden-size",
+            n_filters => "--n-filters", n_channels => "--n-channels",
+            continuous => "--continuous",
+        );
+        out
     }
 
     /// The objective's weights.

@@ -531,12 +531,12 @@ impl Run {
             DataSet::Table => data::table::load(opts)?,
             _ => (load_dataset(opts)?, opts.clone()),
         };
-        let opts = &opts;
         if opts.data_set == DataSet::Table {
             // The model-size bounds, now that the table's width is known.
             opts.validate()?;
         }
-        let model = Model::new(opts, &dataset, &device)?;
+        let model = Model::new(&opts, &dataset, &device)?;
+        let opts = &opts;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
         let metrics_path = dir.join(METRICS_FILE);
         let ckpt = dir.join(checkpoint::FILE);
@@ -565,6 +565,17 @@ impl Run {
             }
             (1, Vec::new())
         };
+        let mut opts = opts.clone();
+        if let (false, Some(src)) = (resume, opts.init_from.as_ref().map(|i| i.run.clone())) {
+            // A resumed run has restored its own checkpoint above instead.
+            let epoch = init_from_run(&src, &opts, &model)?;
+            println!(
+                "starting from the weights of {} after its epoch {epoch}",
+                src.display()
+            );
+            opts.init_from = Some(crate::options::InitFrom { run: src, epoch });
+        }
+        let opts = &opts;
         // On resume this records a raised --epoch for the next resume, and nothing else.
         crate::run_lock::record_options(&dir, opts, resume)?;
         let (n, b) = (dataset.train.n, opts.batch_size);
@@ -865,6 +876,30 @@ impl EpochRecord {
             self.seconds
         );
     }
+}
+
+/// Reads the weights of run `src` into `model` (`--init-from`) once its networks are known to
+/// be the ones `opts` builds; returns the epoch of the checkpoint read.
+fn init_from_run(src: &Path, opts: &Options, model: &Model) -> Result<usize> {
+    let flag = || format!("--init-from {}", src.display());
+    let source = Options::load(src).with_context(flag)?;
+    let differ = opts.network_differences(&source);
+    if !differ.is_empty() {
+        bail!(
+            "{}: that run's networks are not this run's ({}); give the same settings",
+            flag(),
+            differ.join("; ")
+        );
+    }
+    let ckpt = src.join(checkpoint::FILE);
+    if !ckpt.exists() {
+        bail!(
+            "{}: no {} there yet (the run has not finished its first epoch)",
+            flag(),
+            checkpoint::FILE
+        );
+    }
+    checkpoint::load_weights(&ckpt, &model.vars).with_context(flag)
 }
 
 /// Trains from scratch (`resume == false`) or continues the checkpoint in `run_dir(opts)`:

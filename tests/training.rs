@@ -1,7 +1,7 @@
 //! End-to-end training on a small generated spiral: the lower bound improves, one seed gives one
 //! set of numbers, an interrupted run resumes to the same numbers, outputs are complete.
 
-use gmvae::options::Options;
+use gmvae::options::{InitFrom, Options};
 use gmvae::train::{self, METRICS_HEADER};
 use std::path::Path;
 use std::process::Command;
@@ -159,6 +159,93 @@ fn v2_objective_and_reset_adam_train() {
         .is_finite());
 }
 
+#[test]
+fn init_from_starts_a_new_run_from_another_runs_weights() {
+    let d = tempfile::tempdir().unwrap();
+    let src = train::train(&small_spiral(d.path(), "src", 6), false).unwrap();
+    let src_rows = metrics(&src.run_dir);
+
+    // The weights are read exactly: every variable of a model built for a new run equals the
+    // source's final weights (its exported model.safetensors) after `load_weights`, not before.
+    let o = small_spiral(d.path(), "probe", 1);
+    let model = train::Model::new(
+        &o,
+        &train::load_dataset(&o).unwrap(),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let exported = candle_core::safetensors::load(
+        src.run_dir.join(gmvae::export::MODEL_FILE),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let same = |model: &train::Model| {
+        model.vars.iter().all(|(n, v)| {
+            let a = v
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            a == exported[n].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        })
+    };
+    assert!(!same(&model));
+    let ckpt = src.run_dir.join(gmvae::checkpoint::FILE);
+    assert_eq!(
+        gmvae::checkpoint::load_weights(&ckpt, &model.vars).unwrap(),
+        6
+    );
+    assert!(same(&model));
+
+    // A run started from them begins where the source ended: its reconstruction term after one
+    // epoch is nearer the source's sixth epoch than its first. A run from the random start with
+    // the same seed and recipe repeats the source's first epoch instead.
+    let mut from = small_spiral(d.path(), "from", 1);
+    from.init_from = Some(InitFrom {
+        run: src.run_dir.clone(),
+        epoch: 0,
+    });
+    let f = train::train(&from, false).unwrap();
+    let fresh = train::train(&small_spiral(d.path(), "fresh", 1), false).unwrap();
+    let rec = |r: &Vec<String>| r[2].parse::<f64>().unwrap();
+    let (first, last) = (rec(&src_rows[0]), rec(&src_rows[5]));
+    let (f_rec, fresh_rec) = (
+        rec(&metrics(&f.run_dir)[0]),
+        rec(&metrics(&fresh.run_dir)[0]),
+    );
+    assert_eq!(fresh_rec, first);
+    assert!(
+        (f_rec - last).abs() < (f_rec - first).abs(),
+        "source epochs 1 and 6: {first}, {last}; started from epoch 6, after one epoch: {f_rec}"
+    );
+    // opts.json records the source and the epoch read; a resume continues the new run's own
+    // checkpoint.
+    let recorded = Options::load(&f.run_dir).unwrap();
+    assert_eq!(
+        recorded.init_from,
+        Some(InitFrom {
+            run: src.run_dir.clone(),
+            epoch: 6
+        })
+    );
+    let mut more = recorded.clone();
+    more.epoch = 2;
+    train::train(&more, true).unwrap();
+    assert_eq!(metrics(&f.run_dir).len(), 2);
+
+    // Other networks are refused, naming the setting, before anything is written.
+    let mut other = small_spiral(d.path(), "otherk", 1);
+    other.k = 4;
+    other.init_from = from.init_from.clone();
+    let e = format!("{:#}", train::train(&other, false).unwrap_err());
+    assert!(
+        e.contains("--init-from") && e.contains("-K: 8 there, 4 here"),
+        "{e}"
+    );
+    assert!(!d.path().join("otherk").join("opts.json").exists());
+}
+
 fn gmvae(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gmvae"))
         .args(args)
@@ -191,6 +278,30 @@ fn cli_rejects_bad_flags_and_missing_files_cleanly() {
             "/nonexistent/mnist",
         ),
         (vec!["spiral", "--resume", "/nonexistent/run"], "opts.json"),
+        (
+            vec!["spiral", "--init-from", "/nonexistent/run"],
+            "opts.json",
+        ),
+        (
+            vec![
+                "spiral",
+                "--init-from",
+                "/nonexistent/run",
+                "--pretrain-epochs",
+                "2",
+            ],
+            "--pretrain-epochs 2 would",
+        ),
+        (
+            vec![
+                "spiral",
+                "--resume",
+                "/nonexistent/run",
+                "--init-from",
+                "/x",
+            ],
+            "--init-from cannot change",
+        ),
     ] {
         let mut a = args.clone();
         a.extend(["--out-dir", out]);
