@@ -1,6 +1,6 @@
 //! `accuracy_table`: runs of one recipe are grouped (mean ± std over seeds), and runs whose
-//! sizes, batch, objective, optimiser, z-prior or start (`--pretrain-epochs`) differ from their
-//! preset's get their own row.
+//! sizes, batch, objective, optimiser, z-prior or start (`--pretrain-epochs`, `--init-from`)
+//! differ from their preset's get their own row.
 
 use gmvae::objective::ObjectiveKind;
 use gmvae::options::Options;
@@ -57,6 +57,13 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     run_dir(d.path(), "pt", 2, 0.8, |o| o.pretrain_epochs = 5);
     run_dir(d.path(), "rs", 2, 0.9, |o| o.pretrain_epochs = 0);
     run_dir(d.path(), "up", 2, 0.55, |o| o.apply_upstream_recipe());
+    run_dir(d.path(), "ft", 2, 0.85, |o| {
+        o.pretrain_epochs = 0;
+        o.init_from = Some(gmvae::options::InitFrom {
+            run: "runs/a-s1".into(),
+            epoch: 4,
+        });
+    });
     // A run in its first epoch: options written, no metrics yet.
     run_dir(d.path(), "young", 0, 0.0, |_| {});
     std::fs::remove_file(d.path().join("young/metrics.csv")).unwrap();
@@ -83,6 +90,8 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
         row("| fc, lr 1e-4, Adam reset, per-point z-prior eta 1, random start | 16 | 1 |")
             .contains("55.00")
     );
+    // A run started from another run's weights is its own row, whatever its pretraining.
+    assert!(row("| fc, lr 3e-4, from a-s1 epoch 4 | 16 | 1 |").contains("85.00"));
     // The ablation view: one row per run, at a common epoch when asked.
     let t = table(&["--per-run", "--at-epoch", "2", d.path().to_str().unwrap()]);
     let x10 = t.lines().find(|l| l.starts_with("| x10 |")).unwrap();

@@ -142,10 +142,18 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
             };
             network.push_str(&format!(", {mode} z-prior eta {}", opts.z_prior_weight));
         }
-        match opts.pretrain_epochs {
-            n if n == p.pretrain_epochs => {}
-            0 => network.push_str(", random start"),
-            n => network.push_str(&format!(", pretrained {n}")),
+        match (&opts.init_from, opts.pretrain_epochs) {
+            (Some(i), _) => {
+                let source = i.run.file_name().unwrap_or(i.run.as_os_str());
+                network.push_str(&format!(
+                    ", from {} epoch {}",
+                    source.to_string_lossy(),
+                    i.epoch
+                ));
+            }
+            (None, n) if n == p.pretrain_epochs => {}
+            (None, 0) => network.push_str(", random start"),
+            (None, n) => network.push_str(&format!(", pretrained {n}")),
         }
     }
     Ok(Some((
