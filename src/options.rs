@@ -384,7 +384,7 @@ impl Options {
     }
 
     /// The settings that fix the networks' shapes on which `source` (a run whose weights this
-    /// one starts from) differs from `self`, each as `flag: source's value, not self's`.
+    /// one starts from) differs from `self`, each as `flag: <source's value> there, <self's> here`.
     pub fn network_differences(&self, source: &Options) -> Vec<String> {
         let mut out = Vec::new();
         macro_rules! differ {

@@ -531,12 +531,12 @@ impl Run {
             DataSet::Table => data::table::load(opts)?,
             _ => (load_dataset(opts)?, opts.clone()),
         };
+        let opts = &opts;
         if opts.data_set == DataSet::Table {
             // The model-size bounds, now that the table's width is known.
             opts.validate()?;
         }
-        let model = Model::new(&opts, &dataset, &device)?;
-        let opts = &opts;
+        let model = Model::new(opts, &dataset, &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
         let metrics_path = dir.join(METRICS_FILE);
         let ckpt = dir.join(checkpoint::FILE);
