@@ -96,11 +96,15 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     let t = table(&["--per-run", "--at-epoch", "2", d.path().to_str().unwrap()]);
     let x10 = t.lines().find(|l| l.starts_with("| x10 |")).unwrap();
     assert!(
-        x10.contains("| 10 / 150 | 50 |") && x10.contains("| 3 | 2 | 30.00 |"),
+        x10.contains("| 10 / 150 | 50 |") && x10.contains("| mixture, 3 AE epochs | 2 | 30.00 |"),
         "{x10}"
     );
     let pt = t.lines().find(|l| l.starts_with("| pt |")).unwrap();
-    assert!(pt.contains("| 5 | 2 | 80.00 |"), "{pt}");
+    assert!(pt.contains("| mixture, 5 AE epochs | 2 | 80.00 |"), "{pt}");
+    let ft = t.lines().find(|l| l.starts_with("| ft |")).unwrap();
+    assert!(ft.contains("| from a-s1 epoch 4 | 2 | 85.00 |"), "{ft}");
+    let rs = t.lines().find(|l| l.starts_with("| rs |")).unwrap();
+    assert!(rs.contains("| random | 2 | 90.00 |"), "{rs}");
 }
 
 #[test]

@@ -143,14 +143,7 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
             network.push_str(&format!(", {mode} z-prior eta {}", opts.z_prior_weight));
         }
         match (&opts.init_from, opts.pretrain_epochs) {
-            (Some(i), _) => {
-                let source = i.run.file_name().unwrap_or(i.run.as_os_str());
-                network.push_str(&format!(
-                    ", from {} epoch {}",
-                    source.to_string_lossy(),
-                    i.epoch
-                ));
-            }
+            (Some(_), _) => network.push_str(&format!(", {}", start(&opts))),
             (None, n) if n == p.pretrain_epochs => {}
             (None, 0) => network.push_str(", random start"),
             (None, n) => network.push_str(&format!(", pretrained {n}")),
@@ -243,7 +236,7 @@ fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
         o.cv_weight,
         o.n_mc,
         o.warmup_epochs,
-        o.pretrain_epochs,
+        start(&o),
         f("test_acc", 100.0),
         f("test_acc_hungarian", 100.0),
         v.get("test_nmi").map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into()),
@@ -252,11 +245,28 @@ fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
     )))
 }
 
+/// How a run's weights started: `random`, `mixture, P AE epochs` (`--pretrain-epochs`) or
+/// `from SOURCE epoch E` (`--init-from`).
+fn start(o: &Options) -> String {
+    match (&o.init_from, o.pretrain_epochs) {
+        (Some(i), _) => format!(
+            "from {} epoch {}",
+            i.run
+                .file_name()
+                .unwrap_or(i.run.as_os_str())
+                .to_string_lossy(),
+            i.epoch
+        ),
+        (None, 0) => "random".into(),
+        (None, p) => format!("mixture, {p} AE epochs"),
+    }
+}
+
 fn run(args: Args) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if args.per_run {
-        writeln!(out, "| run | network | objective | train data | K | Dx / Dw | batch | Adam | lr | z-prior | eta | alpha | M | warm-up | pretrain | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |")?;
+        writeln!(out, "| run | network | objective | train data | K | Dx / Dw | batch | Adam | lr | z-prior | eta | alpha | M | warm-up | start | epochs | test_acc | Hungarian | NMI | clusters used | mean max q |")?;
         writeln!(
             out,
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
