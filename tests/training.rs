@@ -234,7 +234,7 @@ fn init_from_starts_a_new_run_from_another_runs_weights() {
     train::train(&more, true).unwrap();
     assert_eq!(metrics(&f.run_dir).len(), 2);
 
-    // Other networks are refused, naming the setting, before anything is written.
+    // Other networks are refused, naming the setting, before the run writes its opts.json.
     let mut other = small_spiral(d.path(), "otherk", 1);
     other.k = 4;
     other.init_from = from.init_from.clone();
