@@ -97,18 +97,25 @@ pub fn load(path: &Path, vars: &[(String, Var)], adam: &mut Adam) -> Result<usiz
 /// weights: `--init-from`), with the checks of [`load`]; returns the checkpoint's epoch.
 pub fn load_weights(path: &Path, vars: &[(String, Var)]) -> Result<usize> {
     let (epoch, tensors) = read(path)?;
-    check(
-        path,
-        &tensors,
-        &model_shapes(vars),
-        "a network of other settings?",
-    )?;
+    check_model(path, &tensors, vars, "a network of other settings?")?;
     set_model(vars, &tensors)?;
     Ok(epoch)
 }
 
-/// A checkpoint's epoch and tensors, once its format and epoch are known to be good.
-fn read(path: &Path) -> Result<(usize, HashMap<String, Tensor>)> {
+/// Every network variable of `vars` is in the checkpoint's `tensors` (as read by [`read`]) with
+/// its shape, and finite; `hint` closes the message about a missing or misshapen one.
+pub(crate) fn check_model(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    vars: &[(String, Var)],
+    hint: &str,
+) -> Result<()> {
+    check(path, tensors, &model_shapes(vars), hint)
+}
+
+/// A checkpoint's epoch and tensors (network variables named `model.<name>`), once its format and
+/// epoch are known to be good.
+pub(crate) fn read(path: &Path) -> Result<(usize, HashMap<String, Tensor>)> {
     let bytes = crate::limits::read_file(path)
         .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
     let bad = || format!("{} is not a gmvae checkpoint", path.display());

@@ -204,21 +204,7 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<(ModelConfig, Gmvae
 pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
     let opts = Options::load(run_dir)?;
     let ckpt = run_dir.join(crate::checkpoint::FILE);
-    let bytes = std::fs::read(&ckpt)
-        .with_context(|| format!("cannot read checkpoint {}", ckpt.display()))?;
-    let bad = || format!("{} is not a gmvae checkpoint", ckpt.display());
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).with_context(bad)?;
-    let epoch: usize = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("epoch"))
-        .and_then(|e| e.parse().ok())
-        .with_context(bad)?;
-    let all = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).with_context(bad)?;
-    let weights: HashMap<&str, &Tensor> = all
-        .iter()
-        .filter_map(|(n, t)| n.strip_prefix("model.").map(|n| (n, t)))
-        .collect();
+    let (epoch, all) = crate::checkpoint::read(&ckpt)?;
     // Dy is not in opts.json: the first layer's width says it (images: the preset's shape).
     let image_shape = match (opts.network, opts.data_set) {
         (crate::options::NetworkKind::Fc, _) => None,
@@ -227,9 +213,9 @@ pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
     };
     let dy = match image_shape {
         Some(s) => s.iter().product(),
-        None => weights
-            .get("recognition.fc1.linear.weight")
-            .with_context(bad)?
+        None => all
+            .get("model.recognition.fc1.linear.weight")
+            .with_context(|| format!("{} is not a gmvae checkpoint", ckpt.display()))?
             .dim(1)?,
     };
     let dataset = crate::data::Dataset {
@@ -246,25 +232,12 @@ pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
         config.clone(),
         VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
     )?;
-    let mut tensors = Vec::new();
-    for (n, v) in varmap.data().lock().expect("varmap lock").iter() {
-        let t = weights.get(n.as_str()).with_context(|| {
-            format!(
-                "{}: missing weights `{n}` (different settings?)",
-                ckpt.display()
-            )
-        })?;
-        if t.dims() != v.dims() {
-            bail!(
-                "{}: `{n}` has shape {:?}, opts.json implies {:?}",
-                ckpt.display(),
-                t.dims(),
-                v.dims()
-            );
-        }
-        tensors.push((n.clone(), (*t).clone()));
-    }
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let vars = crate::train::sorted_vars(&varmap);
+    crate::checkpoint::check_model(&ckpt, &all, &vars, "opts.json implies other settings?")?;
+    let tensors: Vec<(String, Tensor)> = vars
+        .iter()
+        .map(|(n, _)| (n.clone(), all[&format!("model.{n}")].clone()))
+        .collect();
     write_tensors(run_dir, &ModelConfig::new(&opts, &config, epoch)?, &tensors)?;
     Ok(run_dir.join(MODEL_FILE))
 }

@@ -41,14 +41,7 @@ impl Model {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let net = Gmvae::new(config, vb)?;
-        let mut vars: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .expect("varmap lock")
-            .iter()
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let vars = sorted_vars(&varmap);
         gmvae_models::torch7_init(&vars, &mut rng::rng(opts.seed, stream::INIT))?;
         Ok(Self { net, vars, varmap })
     }
@@ -66,6 +59,19 @@ impl Model {
             .cloned()
             .collect()
     }
+}
+
+/// The variables of `varmap`, in name order (the order of checkpoints and initialisation).
+pub(crate) fn sorted_vars(varmap: &VarMap) -> Vec<(String, Var)> {
+    let mut vars: Vec<(String, Var)> = varmap
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
 }
 
 /// The network sizes that `opts` asks for on `dataset`.
