@@ -236,8 +236,9 @@ pub struct TrainArgs {
     /// trains on grey levels; most later VAE work on MNIST binarises this way.
     #[arg(long, value_parser = flag01)]
     pub binarize: Option<bool>,
-    /// Upstream's training recipe exactly: Adam restarted every step, lr 1e-4, per-point
-    /// z-prior KL with eta 1, no warm-up (flags given after it still override).
+    /// Upstream's preset and training recipe exactly: its network and objective (mnist_fc:
+    /// Dx 200, v1 with the q(z|y) head, alpha 0.4), Adam restarted every step, lr 1e-4,
+    /// per-point z-prior KL with eta 1, a random start (flags given with it still override).
     #[arg(long)]
     pub upstream_recipe: bool,
     /// 0: CPU; 1: CUDA (needs a build with --features cuda) (-gpu).
@@ -295,10 +296,11 @@ impl TrainArgs {
         if let Some(id) = &self.id {
             crate::run_lock::check_id(id)?;
         }
-        let mut o = Options::preset(preset)?;
-        if self.upstream_recipe {
-            o.apply_upstream_recipe();
-        }
+        let mut o = if self.upstream_recipe {
+            Options::upstream(preset)?
+        } else {
+            Options::preset(preset)?
+        };
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { o.$f = v; } )* };
         }

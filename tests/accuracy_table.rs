@@ -51,12 +51,19 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     let d = tempfile::tempdir().unwrap();
     run_dir(d.path(), "a-s1", 4, 0.7, |o| o.seed = 1);
     run_dir(d.path(), "a-s2", 3, 0.6, |o| o.seed = 2);
-    run_dir(d.path(), "x10", 5, 0.75, |o| o.x_size = 10);
+    run_dir(d.path(), "x200", 5, 0.75, |o| o.x_size = 200);
     run_dir(d.path(), "b200", 2, 0.5, |o| o.batch_size = 200);
-    run_dir(d.path(), "v2", 2, 0.2, |o| o.objective = ObjectiveKind::V2);
+    run_dir(d.path(), "v1", 2, 0.2, |o| o.objective = ObjectiveKind::V1);
+    run_dir(d.path(), "a04", 2, 0.3, |o| o.cv_weight = 0.4);
     run_dir(d.path(), "pt", 2, 0.8, |o| o.pretrain_epochs = 5);
     run_dir(d.path(), "rs", 2, 0.9, |o| o.pretrain_epochs = 0);
-    run_dir(d.path(), "up", 2, 0.55, |o| o.apply_upstream_recipe());
+    run_dir(d.path(), "up", 2, 0.55, |o| {
+        *o = Options {
+            id: o.id.clone(),
+            k: o.k,
+            ..Options::upstream("mnist_fc").unwrap()
+        }
+    });
     run_dir(d.path(), "ft", 2, 0.85, |o| {
         o.pretrain_epochs = 0;
         o.init_from = Some(gmvae::options::InitFrom {
@@ -80,24 +87,27 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
         row("| fc, lr 3e-4 | 16 | 1 |").contains("| 2 (0) | 4+ 3+ | 65.00 ± 7.07 | 70.00 |"),
         "{t}"
     );
-    assert!(row("| fc, lr 3e-4, Dx 10 Dw 150 | 16 | 1 |").contains("75.00 ± 0.00"));
+    assert!(row("| fc, lr 3e-4, Dx 200 Dw 150 | 16 | 1 |").contains("75.00 ± 0.00"));
     assert!(row("| fc, lr 3e-4, batch 200 | 16 | 1 |").contains("50.00"));
-    assert!(row("| fc, lr 3e-4, v2 | 16 | 1 |").contains("20.00"));
+    assert!(row("| fc, lr 3e-4, v1 | 16 | 1 |").contains("20.00"));
+    assert!(row("| fc, lr 3e-4, alpha 0.4 | 16 | 1 |").contains("30.00"));
     assert!(row("| fc, lr 3e-4, pretrained 5 | 16 | 1 |").contains("80.00"));
     assert!(row("| fc, lr 3e-4, random start | 16 | 1 |").contains("90.00"));
-    // Upstream's recipe on mnist_fc: its lr, optimiser, z-prior and start all differ.
-    assert!(
-        row("| fc, lr 1e-4, Adam reset, per-point z-prior eta 1, random start | 16 | 1 |")
-            .contains("55.00")
-    );
+    // Upstream's preset and recipe on mnist_fc: its lr, objective, alpha, Dx, optimiser and
+    // start all differ (its per-point z-prior is the preset's v2 one).
+    assert!(row(
+        "| fc, lr 1e-4, v1, alpha 0.4, Dx 200 Dw 150, Adam reset, random start | 16 | 1 |"
+    )
+    .contains("55.00"));
     // A run started from another run's weights is its own row, whatever its pretraining.
     assert!(row("| fc, lr 3e-4, from a-s1 epoch 4 | 16 | 1 |").contains("85.00"));
     // The ablation view: one row per run, at a common epoch when asked.
     let t = table(&["--per-run", "--at-epoch", "2", d.path().to_str().unwrap()]);
-    let x10 = t.lines().find(|l| l.starts_with("| x10 |")).unwrap();
+    let x200 = t.lines().find(|l| l.starts_with("| x200 |")).unwrap();
     assert!(
-        x10.contains("| 10 / 150 | 50 |") && x10.contains("| mixture, 3 AE epochs | 2 | 30.00 |"),
-        "{x10}"
+        x200.contains("| 200 / 150 | 50 |")
+            && x200.contains("| mixture, 20 AE epochs | 2 | 30.00 |"),
+        "{x200}"
     );
     let pt = t.lines().find(|l| l.starts_with("| pt |")).unwrap();
     assert!(pt.contains("| mixture, 5 AE epochs | 2 | 80.00 |"), "{pt}");

@@ -168,7 +168,7 @@ fn options_of(args: &[&str]) -> anyhow::Result<gmvae::options::Options> {
 
 #[test]
 fn adam_reset_defaults_to_the_presets_and_takes_0_or_1() {
-    use gmvae::objective::ZPriorMode;
+    use gmvae::objective::{ObjectiveKind, ZPriorMode};
     let o = |args: &[&str]| options_of(args).unwrap();
     // The conv preset trains with upstream's recipe, the fc preset with its own.
     let conv = o(&["gmvae", "mnist", "--id", "t"]);
@@ -184,7 +184,28 @@ fn adam_reset_defaults_to_the_presets_and_takes_0_or_1() {
     );
     let fc = o(&["gmvae", "mnist_fc", "--id", "t"]);
     assert!(!fc.adam_reset);
-    assert_eq!((fc.z_prior, fc.pretrain_epochs), (ZPriorMode::Marginal, 3));
+    assert_eq!(
+        (
+            fc.objective,
+            fc.lambda,
+            fc.cv_weight,
+            fc.x_size,
+            fc.pretrain_epochs
+        ),
+        (ObjectiveKind::V2, 0.0, 1.0, 10, 20)
+    );
+    // --upstream-recipe is upstream's preset too: its network and objective on mnist_fc.
+    let up = o(&["gmvae", "mnist_fc", "--upstream-recipe"]);
+    assert_eq!(
+        (up.objective, up.cv_weight, up.x_size, up.pretrain_epochs),
+        (ObjectiveKind::V1, 0.4, 200, 0)
+    );
+    assert!(up.adam_reset && up.learning_rate == 1e-4 && up.z_prior == ZPriorMode::Sample);
+    // Flags given with it still override.
+    assert_eq!(
+        o(&["gmvae", "mnist_fc", "--upstream-recipe", "--x-size", "10"]).x_size,
+        10
+    );
     // A bare --adam-reset turns it on; 0 turns it off, also after --upstream-recipe.
     assert!(o(&["gmvae", "mnist_fc", "--id", "t", "--adam-reset"]).adam_reset);
     assert!(o(&["gmvae", "mnist_fc", "--adam-reset", "--id", "t"]).adam_reset);
@@ -260,7 +281,8 @@ fn every_presets_help_shows_the_values_it_trains_with() {
         "(-learningRate) [default: 0.0003]",
         "(-batchSize) [default: 50]",
         "(-hiddenSize) [default: 1000]",
-        "(-cvWeight) [default: 0.4]",
+        "(-cvWeight) [default: 1.0]",
+        "(-xSize) [default: 10]",
     ] {
         assert!(help.contains(shown), "{shown} not in\n{help}");
     }
@@ -335,7 +357,16 @@ fn flags_that_do_nothing_are_refused_with_the_reason() {
             "channels at 1",
         ),
         (&["spiral", "--data-dir", "x"], "--data-dir", "use --data"),
-        (&["mnist_fc", "--lambda", "0.5"], "--lambda", "v2"),
+        (
+            &["mnist_fc", "--objective", "v1", "--lambda", "0.5"],
+            "--lambda",
+            "v2",
+        ),
+        (
+            &["mnist_fc", "--z-prior", "marginal"],
+            "--z-prior",
+            "--cv-weight",
+        ),
         (
             &["svhn", "--z-prior-weight", "2"],
             "--z-prior-weight",

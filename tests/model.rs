@@ -15,11 +15,14 @@ fn dataset(dy: usize, shape: Option<[usize; 3]>) -> Dataset {
     }
 }
 
-fn params(preset: &str, dy: usize, shape: Option<[usize; 3]>) -> usize {
-    let opts = Options::preset(preset).unwrap();
-    Model::new(&opts, &dataset(dy, shape), &Device::Cpu)
+fn count(opts: &Options, dy: usize, shape: Option<[usize; 3]>) -> usize {
+    Model::new(opts, &dataset(dy, shape), &Device::Cpu)
         .unwrap()
         .parameter_count()
+}
+
+fn params(preset: &str, dy: usize, shape: Option<[usize; 3]>) -> usize {
+    count(&Options::upstream(preset).unwrap(), dy, shape)
 }
 
 #[test]
@@ -27,6 +30,26 @@ fn parameter_counts_match_upstream() {
     assert_eq!(params("spiral", 2, None), 26_752);
     assert_eq!(params("mnist_fc", 784, None), 10_248_098);
     assert_eq!(params("mnist", 784, Some([1, 28, 28])), 8_630_039);
+    // The presets train upstream's networks, except mnist_fc's recipe: Dx = 10 and no q(z|y)
+    // head (the v2 objective).
+    for (preset, dy, shape) in [("spiral", 2, None), ("mnist", 784, Some([1, 28, 28]))] {
+        assert_eq!(
+            count(&Options::preset(preset).unwrap(), dy, shape),
+            params(preset, dy, shape)
+        );
+    }
+    // mnist_fc as the preset trains it (Dx = 10, v2): upstream's count less the q(z|y) head
+    // (H x K weights + K biases) and less 190 of the 200 dimensions of x, each of which has
+    // q(x|y)'s two heads (2 x (H + 1)), the decoder's first layer (H) and the K prior heads'
+    // mean and log-variance (2 x K x (H + 1)).
+    let (h, k) = (1000, 14);
+    let per_dim = 2 * (h + 1) + h + 2 * k * (h + 1);
+    let fc = Options::preset("mnist_fc").unwrap();
+    assert_eq!(
+        count(&fc, 784, None),
+        10_248_098 - (h * k + k) - 190 * per_dim
+    );
+    assert_eq!(count(&fc, 784, None), 4_338_384);
 }
 
 #[test]

@@ -108,8 +108,8 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
-    // Runs of another recipe (learning rate, binarisation, objective, or sizes, batch, optimiser,
-    // z-prior or start other than their preset's) form their own row.
+    // Runs of another recipe (learning rate, binarisation, or objective, alpha, sizes, batch,
+    // optimiser, z-prior or start other than their preset's) form their own row.
     let mut network = format!(
         "{}, lr {:e}",
         format!("{:?}", opts.network).to_lowercase(),
@@ -118,10 +118,17 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
     if opts.binarize {
         network.push_str(", binarized");
     }
-    if opts.objective != gmvae::objective::ObjectiveKind::V1 {
+    let preset = Options::preset(&opts.preset).ok();
+    let objective = preset
+        .as_ref()
+        .map_or(gmvae::objective::ObjectiveKind::V1, |p| p.objective);
+    if opts.objective != objective {
         network.push_str(&format!(", {:?}", opts.objective).to_lowercase());
     }
-    if let Ok(p) = Options::preset(&opts.preset) {
+    if let Some(p) = preset {
+        if opts.cv_weight != p.cv_weight {
+            network.push_str(&format!(", alpha {}", opts.cv_weight));
+        }
         if (opts.x_size, opts.w_size) != (p.x_size, p.w_size) {
             network.push_str(&format!(", Dx {} Dw {}", opts.x_size, opts.w_size));
         }
@@ -135,7 +142,10 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
                 ", persistent Adam"
             });
         }
-        if (opts.z_prior, opts.z_prior_weight) != (p.z_prior, p.z_prior_weight) {
+        // v2 weights its z-prior by alpha alone; the v1 settings left in its options do nothing.
+        if opts.objective == gmvae::objective::ObjectiveKind::V1
+            && (opts.z_prior, opts.z_prior_weight) != (p.z_prior, p.z_prior_weight)
+        {
             let mode = match opts.z_prior {
                 gmvae::objective::ZPriorMode::Sample => "per-point",
                 gmvae::objective::ZPriorMode::Marginal => "marginal",

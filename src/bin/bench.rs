@@ -114,7 +114,11 @@ struct Ours {
 }
 
 fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
-    let mut opts = Options::preset(preset.name())?;
+    // Upstream's networks and objective (the peer implements them; the `mnist_fc` preset's own
+    // recipe trains a smaller network with v2), with the preset's optimiser.
+    let ours = Options::preset(preset.name())?;
+    let mut opts = Options::upstream(preset.name())?;
+    (opts.adam_reset, opts.learning_rate) = (ours.adam_reset, ours.learning_rate);
     opts.gpu = u8::from(!device.is_cpu());
     if let Some(b) = args.batch {
         opts.batch_size = b;
