@@ -1,9 +1,9 @@
 //! Clustering-quality regression test (issue 13): a synthetic MNIST-format problem that needs real
 //! clustering — 10 random binary "digit" prototypes in 784 pixels, each image its prototype with
 //! a fifth of its pixels resampled — trained with the `mnist_fc` preset's recipe (optimiser,
-//! objective, weights, start) on a small network with K = 16. The recipe must find the clusters, with
-//! at least 9 of the 10 prototypes on components of their own; the collapsed behaviour (a few
-//! components take every image) fails it.
+//! objective, weights, start) on a small network with K = 16. The recipe must find the
+//! clusters, with at least 9 of the 10 prototypes on components of their own; the collapsed
+//! behaviour (a few components take every image) fails it.
 
 use gmvae::data::mnist;
 use gmvae::options::Options;
@@ -95,7 +95,7 @@ fn default_recipe_clusters_a_synthetic_mixture_with_most_components() {
 #[ignore = "shows the regression test's power: upstream's recipe merges clusters"]
 fn upstream_recipe_fails_the_clustering_test() {
     let r = check(Options::upstream, |_| {});
-    assert!(r.is_err(), "expected the old recipe to fail");
+    assert!(r.is_err(), "expected upstream's recipe to fail");
 }
 
 /// `--pretrain-epochs`: after the autoencoder phase and the mixture fit, p(x|w,z=k) is the
