@@ -70,6 +70,7 @@ row_args() {
     conv-k16-m1) echo "mnist -K 16 --n-mc 1" ;;
     fc-k10-m1) echo "mnist_fc -K 10 --n-mc 1" ;;
     fc-k16-m10) echo "mnist_fc -K 16 --n-mc 10" ;;
+    fc-k10-m10) echo "mnist_fc -K 10 --n-mc 10" ;;
     conv-k10-m1) echo "mnist -K 10 --n-mc 1" ;;
     conv-k16-m10) echo "mnist -K 16 --n-mc 10" ;;
     *) echo "protocol.sh: unknown row $1" >&2; return 1 ;;
