@@ -218,21 +218,15 @@ pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
             .with_context(|| format!("{} is not a gmvae checkpoint", ckpt.display()))?
             .dim(1)?,
     };
-    let dataset = crate::data::Dataset {
-        name: String::new(),
-        dy,
-        image_shape,
-        train: crate::data::Split::new(Vec::new(), None, dy)?,
-        test: None,
-    };
-    let config = crate::train::model_config(&opts, &dataset)?;
+    let shape = crate::data::DataShape { dy, image_shape };
+    let config = crate::model::config(&opts, &shape)?;
     // The variables the model expects, by name and shape, must all be in the checkpoint.
     let varmap = VarMap::new();
     Gmvae::new(
         config.clone(),
         VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu),
     )?;
-    let vars = crate::train::sorted_vars(&varmap);
+    let vars = crate::model::sorted_vars(&varmap);
     crate::checkpoint::check_model(&ckpt, &all, &vars, "opts.json implies other settings?")?;
     let tensors: Vec<(String, Tensor)> = vars
         .iter()

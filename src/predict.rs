@@ -7,9 +7,9 @@ use crate::data::npy;
 use crate::data::table::{label_indices, TableReader};
 use crate::export::{load_model, ModelConfig};
 use crate::metrics;
-use crate::objective::{self, ObjectiveKind};
-use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor, D};
+use crate::objective::ObjectiveKind;
+use anyhow::{bail, Result};
+use candle_core::{Device, Tensor};
 use gmvae_models::Gmvae;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -112,18 +112,7 @@ fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
 /// Cluster posteriors and q(x|y) means of scaled rows `y` `[B, Dy]`, in BatchNorm eval mode.
 pub fn posterior(net: &Gmvae, objective: ObjectiveKind, y: &Tensor) -> Result<(Tensor, Tensor)> {
     let post = net.recognition.forward_t(y, false)?;
-    let q = match objective {
-        ObjectiveKind::V1 => candle_nn::ops::softmax(
-            post.qz_logits
-                .as_ref()
-                .context("the model has no q(z|y) head")?,
-            D::Minus1,
-        )?,
-        ObjectiveKind::V2 => {
-            let prior = net.prior.forward(&post.mean_w)?;
-            objective::log_p_z_given_xw(&post.mean_x, &prior)?.exp()?
-        }
-    };
+    let q = crate::model::cluster_posterior(net, objective, &post)?;
     Ok((q, post.mean_x))
 }
 

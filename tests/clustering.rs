@@ -114,7 +114,7 @@ fn pretraining_starts_the_prior_at_the_codes_mixture() {
     let dev = candle_core::Device::Cpu;
     let data = gmvae::train::load_dataset(&o).unwrap();
     let start = || {
-        let model = gmvae::train::Model::new(&o, &data, &dev).unwrap();
+        let model = gmvae::model::Model::new(&o, &data.shape(), &dev).unwrap();
         let r = gmvae::pretrain::pretrain(&model, &o, &data.train, &dev).unwrap();
         (model, r)
     };

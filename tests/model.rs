@@ -1,18 +1,12 @@
 //! Network structure: upstream's parameter counts, conv shapes, seeded initialisation.
 
 use candle_core::{DType, Device, Tensor};
-use gmvae::data::{Dataset, Split};
+use gmvae::data::DataShape;
+use gmvae::model::Model;
 use gmvae::options::Options;
-use gmvae::train::Model;
 
-fn dataset(dy: usize, shape: Option<[usize; 3]>) -> Dataset {
-    Dataset {
-        name: "t".into(),
-        dy,
-        image_shape: shape,
-        train: Split::new(vec![0.5; 4 * dy], None, dy).unwrap(),
-        test: None,
-    }
+fn dataset(dy: usize, image_shape: Option<[usize; 3]>) -> DataShape {
+    DataShape { dy, image_shape }
 }
 
 fn count(opts: &Options, dy: usize, shape: Option<[usize; 3]>) -> usize {

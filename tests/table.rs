@@ -3,7 +3,7 @@
 //! binary on data the test writes; the README's Python snippet against `predict`.
 
 use gmvae::data::npy::{self, Dtype};
-use gmvae::data::table::{self, Scale, Scaler, TableOptions, TableReader};
+use gmvae::data::table::{self, LikelihoodChoice, Scale, Scaler, TableOptions, TableReader};
 use gmvae::options::Options;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -260,9 +260,8 @@ fn scaling_round_trips_and_is_fitted_on_the_training_rows() {
         (40, 10, 4)
     );
     // auto: values outside [0,1] -> standardize + Gaussian; train rows are centred.
-    let f = fitted.table.as_ref().unwrap().fitted.clone().unwrap();
-    assert_eq!(f.scaler.kind, Scale::Standardize);
-    assert!(fitted.continuous);
+    assert_eq!(fitted.scaler.kind, Scale::Standardize);
+    assert_eq!(fitted.likelihood, LikelihoodChoice::Gaussian);
     let mean0: f32 = ds.train.y.iter().step_by(4).sum::<f32>() / 40.0;
     assert!(mean0.abs() < 1e-5);
     // One seed, one split; another seed, another split.
@@ -272,7 +271,7 @@ fn scaling_round_trips_and_is_fitted_on_the_training_rows() {
     // Data already in [0,1]: auto keeps it and picks Bernoulli.
     o.table.as_mut().unwrap().scale = Scale::Minmax;
     let (ds01, f01) = table::load(&o).unwrap();
-    assert!(!f01.continuous);
+    assert_eq!(f01.likelihood, LikelihoodChoice::Bernoulli);
     assert!(ds01.train.y.iter().all(|v| (0.0..=1.0).contains(v)));
     o.table.as_mut().unwrap().test_fraction = 1.0;
     assert!(format!("{:#}", table::load(&o).unwrap_err()).contains("--test-fraction"));

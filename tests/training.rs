@@ -168,9 +168,9 @@ fn init_from_starts_a_new_run_from_another_runs_weights() {
     // The weights are read exactly: every variable of a model built for a new run equals the
     // source's final weights (its exported model.safetensors) after `load_weights`, not before.
     let o = small_spiral(d.path(), "probe", 1);
-    let model = train::Model::new(
+    let model = gmvae::model::Model::new(
         &o,
-        &train::load_dataset(&o).unwrap(),
+        &train::load_dataset(&o).unwrap().shape(),
         &candle_core::Device::Cpu,
     )
     .unwrap();
@@ -179,7 +179,7 @@ fn init_from_starts_a_new_run_from_another_runs_weights() {
         &candle_core::Device::Cpu,
     )
     .unwrap();
-    let same = |model: &train::Model| {
+    let same = |model: &gmvae::model::Model| {
         model.vars.iter().all(|(n, v)| {
             let a = v
                 .as_tensor()

@@ -4,7 +4,6 @@
 
 use crate::{plot_err, render_png, style};
 use anyhow::{bail, Result};
-use gmvae::data::{Dataset, Split};
 use gmvae::optim::Adam;
 use gmvae::options::{DataSet, Options};
 use plotters::prelude::*;
@@ -31,9 +30,9 @@ pub fn checkpoint_path(run_dir: &Path) -> std::path::PathBuf {
 /// samples of every component at w = 0 (BatchNorm in eval mode, as upstream's evaluate()).
 pub fn from_checkpoint(run_dir: &Path, cols: usize, seed: Option<u64>) -> Result<Samples> {
     let opts = Options::load(run_dir)?;
-    let (dy, image_shape) = match opts.data_set {
-        DataSet::Mnist => (784, [1, 28, 28]),
-        DataSet::Svhn => (3072, [3, 32, 32]),
+    let image_shape = match opts.data_set {
+        DataSet::Mnist => [1, 28, 28],
+        DataSet::Svhn => [3, 32, 32],
         DataSet::Spiral => {
             bail!("the samples grid is for image data; this run trained on the spiral")
         }
@@ -49,19 +48,13 @@ pub fn from_checkpoint(run_dir: &Path, cols: usize, seed: Option<u64>) -> Result
         gmvae::limits::MAX_PICTURE_PIXELS,
     )?;
     // The model only needs the data's shape, not the data: no need for the data set's files.
-    let shape_only = Dataset {
-        name: format!("{:?}", opts.data_set).to_lowercase(),
-        dy,
-        image_shape: Some(image_shape),
-        train: Split::new(Vec::new(), None, dy)?,
-        test: None,
-    };
+    let shape = gmvae::data::DataShape::image(image_shape);
     let device = candle_core::Device::Cpu;
-    let model = gmvae::train::Model::new(&opts, &shape_only, &device)?;
+    let model = gmvae::model::Model::new(&opts, &shape, &device)?;
     let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
     let epoch = gmvae::checkpoint::load(&checkpoint_path(run_dir), &model.vars, &mut adam)?;
     let mut rng = gmvae::rng::rng(seed.unwrap_or(opts.seed), STREAM);
-    let images = gmvae::train::component_samples(&model, &opts, cols, &mut rng, &device)?;
+    let images = gmvae::model::component_samples(&model, &opts, cols, &mut rng, &device)?;
     Ok(Samples {
         images,
         k: opts.k,

@@ -8,13 +8,13 @@
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Parser, ValueEnum};
-use gmvae::data::{Dataset, Split};
+use gmvae::data::DataShape;
+use gmvae::model::{self, Model};
 use gmvae::objective;
 use gmvae::optim::Adam;
 use gmvae::options::Options;
 use gmvae::perf::{flops, machine, peer};
 use gmvae::rng::{self, stream};
-use gmvae::train::{self, Model};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -129,15 +129,12 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
     let y: Vec<f32> = (0..b * dy)
         .map(|_| rand::Rng::random::<f32>(&mut r))
         .collect();
-    let dataset = Dataset {
-        name: preset.name().into(),
+    let data = DataShape {
         dy,
         image_shape: shape,
-        train: Split::new(y.clone(), None, dy)?,
-        test: None,
     };
-    let model = Model::new(&opts, &dataset, device)?;
-    let layers = flops::layers(&train::model_config(&opts, &dataset)?, b, opts.n_mc);
+    let model = Model::new(&opts, &data, device)?;
+    let layers = flops::layers(&model::config(&opts, &data)?, b, opts.n_mc);
     // The FLOP count is only as good as its layer list: it must add up to the real model.
     if flops::parameter_count(&layers) != model.parameter_count() {
         bail!(

@@ -54,7 +54,40 @@ pub struct Dataset {
     pub test: Option<Split>,
 }
 
+/// What the networks need to know of a data set: Dy and, for images, (C, H, W).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataShape {
+    pub dy: usize,
+    pub image_shape: Option<[usize; 3]>,
+}
+
+impl DataShape {
+    /// Flat rows of `dy` values.
+    pub fn flat(dy: usize) -> Self {
+        Self {
+            dy,
+            image_shape: None,
+        }
+    }
+
+    /// Images of (C, H, W).
+    pub fn image(shape: [usize; 3]) -> Self {
+        Self {
+            dy: shape.iter().product(),
+            image_shape: Some(shape),
+        }
+    }
+}
+
 impl Dataset {
+    /// The shape of one observation.
+    pub fn shape(&self) -> DataShape {
+        DataShape {
+            dy: self.dy,
+            image_shape: self.image_shape,
+        }
+    }
+
     /// The split used for test scores and dumps.
     pub fn eval_split(&self) -> &Split {
         self.test.as_ref().unwrap_or(&self.train)

@@ -117,6 +117,18 @@ pub struct Fitted {
     pub columns: Option<Vec<String>>,
 }
 
+impl Fitted {
+    /// The options a run records in opts.json and trains with: `opts` plus this fit (the
+    /// scaling in `table.fitted`, the likelihood as `continuous`), so that `predict`, `export`
+    /// and `--resume` read what training used.
+    pub fn recorded_in(self, opts: &Options) -> Options {
+        let mut o = opts.clone();
+        o.continuous = self.likelihood == LikelihoodChoice::Gaussian;
+        o.table.get_or_insert_with(Default::default).fitted = Some(self);
+        o
+    }
+}
+
 /// The table preset's own settings (part of [`Options`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TableOptions {
@@ -768,8 +780,8 @@ fn rows_of(y: &[f32], d: usize, idx: &[usize]) -> Vec<f32> {
 
 /// Loads the table `opts` names: splits off the held-out rows (seeded), fits the scaling on the
 /// training rows and applies it to both, and settles `auto` choices. Returns the data set and
-/// `opts` with the likelihood (`continuous`) and `table.fitted` filled in.
-pub fn load(opts: &Options) -> Result<(Dataset, Options)> {
+/// what it settled: the scaling, the likelihood and the column names.
+pub fn load(opts: &Options) -> Result<(Dataset, Fitted)> {
     let path = opts
         .data
         .as_ref()
@@ -866,16 +878,11 @@ pub fn load(opts: &Options) -> Result<(Dataset, Options)> {
             ""
         }
     );
-    let mut fitted = opts.clone();
-    fitted.continuous = likelihood == LikelihoodChoice::Gaussian;
-    fitted.table = Some(TableOptions {
-        fitted: Some(Fitted {
-            scaler,
-            likelihood,
-            columns: reader.columns.clone(),
-        }),
-        ..t
-    });
+    let fitted = Fitted {
+        scaler,
+        likelihood,
+        columns: reader.columns.clone(),
+    };
     Ok((
         Dataset {
             name,

@@ -253,10 +253,12 @@ impl Vae {
         let progress = self.show_progress.then(|| {
             super::progress::Progress::new(format!("vae round {}", self.round), self.cfg.epochs)
         });
+        let steps = crate::epoch::steps(n, batch, crate::epoch::Tail::Keep);
         for e in 0..self.cfg.epochs {
-            let perm = permutation(&mut self.rng, n);
-            let (mut tot, mut seen) = (0.0, 0);
-            for idx in perm.chunks(batch) {
+            // One generator carried across epochs and rounds, as Serket's VAE draws.
+            let order = permutation(&mut self.rng, n);
+            let mut tot = 0.0;
+            let seen = crate::epoch::run(&order, batch, steps, e + 1, None, |_, idx, _| {
                 let ids = Tensor::from_vec(
                     idx.iter().map(|&i| i as u32).collect::<Vec<_>>(),
                     idx.len(),
@@ -270,8 +272,8 @@ impl Vae {
                 let l = loss(&net.decode(&z)?, &xb, &mu, &lv, &pb, &self.cfg)?;
                 adam.step(&l.backward()?)?;
                 tot += l.to_scalar::<f32>()? as f64 * idx.len() as f64;
-                seen += idx.len();
-            }
+                Ok(None)
+            })?;
             epoch_loss.push(tot / seen as f64);
             if let Some(p) = &progress {
                 p.epoch(e + 1, tot / seen as f64);
