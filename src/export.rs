@@ -3,7 +3,7 @@
 //! likelihood, input scaling). Written at the end of training and by `gmvae export RUN`; this is
 //! what `gmvae predict` and the README's Python snippet load.
 
-use crate::data::table::{LikelihoodChoice, Scaler};
+use crate::data::scale::{LikelihoodChoice, Scaler};
 use crate::objective::ObjectiveKind;
 use crate::options::{DataSet, Options};
 use anyhow::{bail, Context, Result};

@@ -4,7 +4,8 @@
 //! a text or `.npy` file larger than memory streams through.
 
 use crate::data::npy;
-use crate::data::table::{label_indices, TableReader};
+use crate::data::reader::TableReader;
+use crate::data::table::label_indices;
 use crate::export::{load_model, ModelConfig};
 use crate::metrics;
 use crate::objective::ObjectiveKind;
@@ -130,6 +131,80 @@ struct Scoring {
     best: Vec<(f32, usize)>,
 }
 
+impl Scoring {
+    /// The scores of the rows seen against their labels (none without labels).
+    fn scores(&self) -> Result<Option<metrics::ClusterScores>> {
+        if self.labels.is_empty() {
+            return Ok(None);
+        }
+        let (labels, _) = label_indices(&self.labels);
+        let cluster_label: Vec<usize> = self.best.iter().map(|&(_, i)| labels[i]).collect();
+        let hits = self
+            .assign
+            .iter()
+            .zip(&labels)
+            .filter(|(&a, &t)| cluster_label[a] == t)
+            .count();
+        Ok(Some(metrics::ClusterScores {
+            aae: hits as f64 / labels.len() as f64,
+            hungarian: metrics::hungarian_accuracy(&self.assign, &labels)?,
+            majority: metrics::majority_accuracy(&self.assign, &labels)?,
+            nmi: metrics::nmi(&self.assign, &labels)?,
+            ari: metrics::ari(&self.assign, &labels)?,
+        }))
+    }
+}
+
+impl<W: Write + std::io::Seek> Sink<'_, W> {
+    /// Writes rows `out` (`width` values each: component, q(z|y), q(x|y) mean) with the
+    /// components `comp` and, in a CSV, the rows' labels.
+    fn write(
+        &mut self,
+        out: &[f32],
+        comp: &[usize],
+        labels: Option<&[String]>,
+        width: usize,
+    ) -> Result<()> {
+        match self {
+            Sink::Csv(w) => {
+                for (i, row) in out.chunks(width).enumerate() {
+                    let mut line = format!("{}", comp[i]);
+                    for v in &row[1..] {
+                        line.push(',');
+                        line.push_str(&v.to_string());
+                    }
+                    if let Some(l) = labels {
+                        line.push(',');
+                        line.push_str(&csv_field(&l[i]));
+                    }
+                    writeln!(w, "{line}")?;
+                }
+            }
+            Sink::Npy(w) => w.write_rows(out)?,
+        }
+        Ok(())
+    }
+}
+
+/// A progress bar over the rows (or, for text, the bytes) of `reader`, on a terminal.
+fn progress_bar(reader: &TableReader) -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let (len, unit) = match (reader.total_rows(), reader.file_len) {
+            (Some(n), _) => (n as u64, "{pos}/{len} rows"),
+            (None, b) => (b, "{bytes}/{total_bytes}"),
+        };
+        let b = indicatif::ProgressBar::new(len);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "predict [{{bar:30}}] {unit} eta {{eta}}"
+            ))
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        b
+    })
+}
+
 /// What a prediction pass did.
 pub struct Report {
     pub rows: usize,
@@ -155,21 +230,7 @@ fn predict_into<W: Write + std::io::Seek>(
         }
         writeln!(w, "{}", head.join(","))?;
     }
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let (len, unit) = match (reader.total_rows(), reader.file_len) {
-            (Some(n), _) => (n as u64, "{pos}/{len} rows"),
-            (None, b) => (b, "{bytes}/{total_bytes}"),
-        };
-        let b = indicatif::ProgressBar::new(len);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(&format!(
-                "predict [{{bar:30}}] {unit} eta {{eta}}"
-            ))
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        b
-    });
+    let bar = progress_bar(reader);
     let mut report = Report {
         rows: 0,
         sizes: vec![0; k],
@@ -198,23 +259,7 @@ fn predict_into<W: Write + std::io::Seek>(
             out.extend_from_slice(&q[i * k..(i + 1) * k]);
             out.extend_from_slice(&mx[i * dx..(i + 1) * dx]);
         }
-        match &mut sink {
-            Sink::Csv(w) => {
-                for (i, row) in out.chunks(1 + k + dx).enumerate() {
-                    let mut line = format!("{}", comp[i]);
-                    for v in &row[1..] {
-                        line.push(',');
-                        line.push_str(&v.to_string());
-                    }
-                    if let Some(l) = &batch.labels {
-                        line.push(',');
-                        line.push_str(&csv_field(&l[i]));
-                    }
-                    writeln!(w, "{line}")?;
-                }
-            }
-            Sink::Npy(w) => w.write_rows(&out)?,
-        }
+        sink.write(&out, &comp, batch.labels.as_deref(), 1 + k + dx)?;
         if let Some(l) = batch.labels {
             scoring.assign.extend(&comp);
             scoring.labels.extend(l);
@@ -233,23 +278,7 @@ fn predict_into<W: Write + std::io::Seek>(
     if report.rows == 0 {
         bail!("no rows to predict");
     }
-    if !scoring.labels.is_empty() {
-        let (labels, _) = label_indices(&scoring.labels);
-        let cluster_label: Vec<usize> = scoring.best.iter().map(|&(_, i)| labels[i]).collect();
-        let hits = scoring
-            .assign
-            .iter()
-            .zip(&labels)
-            .filter(|(&a, &t)| cluster_label[a] == t)
-            .count();
-        report.scores = Some(metrics::ClusterScores {
-            aae: hits as f64 / labels.len() as f64,
-            hungarian: metrics::hungarian_accuracy(&scoring.assign, &labels)?,
-            majority: metrics::majority_accuracy(&scoring.assign, &labels)?,
-            nmi: metrics::nmi(&scoring.assign, &labels)?,
-            ari: metrics::ari(&scoring.assign, &labels)?,
-        });
-    }
+    report.scores = scoring.scores()?;
     let inner = match sink {
         Sink::Csv(w) => {
             w.flush()?;

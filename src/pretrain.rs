@@ -80,19 +80,15 @@ impl DiagGmm {
     }
 }
 
-/// Fits a diagonal GMM with `k` components to the rows of `x` `[n x d]` by EM, started from
-/// k-means++ and 20 Lloyd iterations drawn from `rng`. Variances are floored at 1e-4 of the
-/// data's mean variance, so that a component on a few identical codes stays finite.
-pub fn fit_diag_gmm(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Result<DiagGmm> {
-    let n = x.len().checked_div(d).unwrap_or(0);
-    if n < k || k == 0 {
-        bail!("a mixture of {k} components needs at least {k} points, found {n}");
-    }
+/// Squared Euclidean distance between a row and a centre.
+fn dist2(a: &[f32], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(&p, &q)| (p as f64 - q).powi(2)).sum()
+}
+
+/// k-means++ seeding: `k` centres `[k x d]` among the `n` rows of `x`, drawn from `rng`.
+fn kmeans_pp(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Vec<f64> {
+    let n = x.len() / d;
     let row = |i: usize| &x[i * d..(i + 1) * d];
-    let dist2 = |a: &[f32], b: &[f64]| -> f64 {
-        a.iter().zip(b).map(|(&p, &q)| (p as f64 - q).powi(2)).sum()
-    };
-    // k-means++ seeding.
     let mut centres: Vec<f64> = row(rng.random_range(0..n))
         .iter()
         .map(|&v| v as f64)
@@ -118,9 +114,15 @@ pub fn fit_diag_gmm(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Result<D
         }
         centres.extend(c);
     }
-    // Lloyd iterations.
+    centres
+}
+
+/// `iters` Lloyd iterations of k-means on the rows of `x` from `centres` `[k x d]`.
+fn lloyd(x: &[f32], d: usize, centres: &mut [f64], iters: usize) {
+    let (n, k) = (x.len() / d, centres.len() / d);
+    let row = |i: usize| &x[i * d..(i + 1) * d];
     let mut assign = vec![0usize; n];
-    for _ in 0..20 {
+    for _ in 0..iters {
         for (i, a) in assign.iter_mut().enumerate() {
             *a = (0..k)
                 .map(|c| (c, dist2(row(i), &centres[c * d..(c + 1) * d])))
@@ -145,25 +147,15 @@ pub fn fit_diag_gmm(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Result<D
             }
         }
     }
-    // The variance floor, from the data's mean variance over the dimensions.
-    let mean: Vec<f64> = (0..d)
-        .map(|j| (0..n).map(|i| x[i * d + j] as f64).sum::<f64>() / n as f64)
-        .collect();
-    let data_var = (0..n).map(|i| dist2(row(i), &mean)).sum::<f64>() / (n * d) as f64;
-    // (Codes that are all equal have no scale: an absolute floor keeps 1 / var finite.)
-    let floor = (1e-4 * data_var).max(1e-10);
-    let mut gmm = DiagGmm {
-        k,
-        d,
-        weights: vec![1.0 / k as f64; k],
-        means: centres,
-        vars: vec![data_var.max(floor); k * d],
-    };
-    // EM.
-    let mut last = f64::NEG_INFINITY;
-    // sklearn's stopping rule: at most 100 iterations, or a gain below 1e-4 nats per point.
-    for _ in 0..100 {
-        let (r, ll) = gmm.responsibilities(x);
+}
+
+impl DiagGmm {
+    /// One EM iteration on the rows of `x`, variances floored at `floor`; returns the
+    /// log-likelihood per point of the parameters before the update (the E step's).
+    fn em_step(&mut self, x: &[f32], floor: f64) -> f64 {
+        let (k, d) = (self.k, self.d);
+        let n = x.len() / d;
+        let (r, ll) = self.responsibilities(x);
         let mut nk = vec![0.0; k];
         let mut s1 = vec![0.0; k * d];
         let mut s2 = vec![0.0; k * d];
@@ -174,7 +166,7 @@ pub fn fit_diag_gmm(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Result<D
                     continue;
                 }
                 nk[c] += w;
-                for (j, &v) in row(i).iter().enumerate() {
+                for (j, &v) in x[i * d..(i + 1) * d].iter().enumerate() {
                     let v = v as f64;
                     s1[c * d + j] += w * v;
                     s2[c * d + j] += w * v * v;
@@ -183,18 +175,53 @@ pub fn fit_diag_gmm(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Result<D
         }
         for c in 0..k {
             // A component that lost every point keeps its parameters and a tiny weight.
-            gmm.weights[c] = (nk[c] / n as f64).max(1e-12);
+            self.weights[c] = (nk[c] / n as f64).max(1e-12);
             if nk[c] < 1e-9 {
                 continue;
             }
             for j in 0..d {
                 let m = s1[c * d + j] / nk[c];
-                gmm.means[c * d + j] = m;
-                gmm.vars[c * d + j] = (s2[c * d + j] / nk[c] - m * m).max(floor);
+                self.means[c * d + j] = m;
+                self.vars[c * d + j] = (s2[c * d + j] / nk[c] - m * m).max(floor);
             }
         }
-        let total: f64 = gmm.weights.iter().sum();
-        gmm.weights.iter_mut().for_each(|w| *w /= total);
+        let total: f64 = self.weights.iter().sum();
+        self.weights.iter_mut().for_each(|w| *w /= total);
+        ll
+    }
+}
+
+/// Fits a diagonal GMM with `k` components to the rows of `x` `[n x d]` by EM, started from
+/// k-means++ and 20 Lloyd iterations drawn from `rng`. Variances are floored at 1e-4 of the
+/// data's mean variance, so that a component on a few identical codes stays finite.
+pub fn fit_diag_gmm(x: &[f32], d: usize, k: usize, rng: &mut StdRng) -> Result<DiagGmm> {
+    let n = x.len().checked_div(d).unwrap_or(0);
+    if n < k || k == 0 {
+        bail!("a mixture of {k} components needs at least {k} points, found {n}");
+    }
+    let mut centres = kmeans_pp(x, d, k, rng);
+    lloyd(x, d, &mut centres, 20);
+    // The variance floor, from the data's mean variance over the dimensions.
+    let mean: Vec<f64> = (0..d)
+        .map(|j| (0..n).map(|i| x[i * d + j] as f64).sum::<f64>() / n as f64)
+        .collect();
+    let data_var = (0..n)
+        .map(|i| dist2(&x[i * d..(i + 1) * d], &mean))
+        .sum::<f64>()
+        / (n * d) as f64;
+    // (Codes that are all equal have no scale: an absolute floor keeps 1 / var finite.)
+    let floor = (1e-4 * data_var).max(1e-10);
+    let mut gmm = DiagGmm {
+        k,
+        d,
+        weights: vec![1.0 / k as f64; k],
+        means: centres,
+        vars: vec![data_var.max(floor); k * d],
+    };
+    let mut last = f64::NEG_INFINITY;
+    // sklearn's stopping rule: at most 100 iterations, or a gain below 1e-4 nats per point.
+    for _ in 0..100 {
+        let ll = gmm.em_step(x, floor);
         if !ll.is_finite() {
             bail!("the mixture fit diverged (log-likelihood {ll})");
         }

@@ -3,7 +3,9 @@
 //! binary on data the test writes; the README's Python snippet against `predict`.
 
 use gmvae::data::npy::{self, Dtype};
-use gmvae::data::table::{self, LikelihoodChoice, Scale, Scaler, TableOptions, TableReader};
+use gmvae::data::reader::{Batch, TableReader};
+use gmvae::data::scale::{LikelihoodChoice, Scale, Scaler};
+use gmvae::data::table::{self, TableOptions};
 use gmvae::options::Options;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,7 +57,7 @@ fn write_csv(path: &Path, y: &[f64], labels: Option<&[&str]>, header: bool, sep:
     std::fs::write(path, s).unwrap();
 }
 
-fn read(path: &Path, label: Option<&str>) -> table::Batch {
+fn read(path: &Path, label: Option<&str>) -> Batch {
     TableReader::open(path, label, None)
         .unwrap()
         .read_all()

@@ -3,6 +3,8 @@
 
 pub mod mnist;
 pub mod npy;
+pub mod reader;
+pub mod scale;
 pub mod spiral;
 pub mod svhn;
 pub mod table;

@@ -6,7 +6,7 @@ use super::framework::{Module, Observation, Serket};
 use super::gmm::{Gmm, GmmRound};
 use super::mlda::{Mlda, MldaRound};
 use super::vae::{Vae, VaeConfig, VaeLikelihood, VaePreset, VaeRound};
-use crate::data::table::LikelihoodChoice;
+use crate::data::scale::LikelihoodChoice;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -45,11 +45,11 @@ pub struct PipelineArgs {
     /// Scaling of a table's columns [default: auto = none when every value is in [0,1], else
     /// standardize]. The zip's images are used as they are.
     #[arg(long, value_enum)]
-    pub scale: Option<crate::data::table::Scale>,
+    pub scale: Option<crate::data::scale::Scale>,
     /// VAE likelihood [default: auto = bernoulli when every (scaled) value is in [0,1], else
     /// gaussian].
     #[arg(long, value_enum)]
-    pub likelihood: Option<crate::data::table::LikelihoodChoice>,
+    pub likelihood: Option<crate::data::scale::LikelihoodChoice>,
     /// sigma of the Gaussian likelihood, in the scaled units (fixed).
     #[arg(long, default_value_t = 1.0)]
     pub sigma: f64,
@@ -157,7 +157,9 @@ pub struct Inputs {
 /// A table file (not the zip) through `gmvae table`'s reader, scaled by `--scale`, with its
 /// labels when `--label-column` names them.
 fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
-    use crate::data::table::{label_indices, Scale, Scaler, TableReader};
+    use crate::data::reader::TableReader;
+    use crate::data::scale::Scaler;
+    use crate::data::table::label_indices;
     let mut reader = TableReader::open(
         &args.data,
         args.label_column.as_deref(),
@@ -165,11 +167,7 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
     )?;
     let d = reader.d;
     let mut all = reader.read_all()?;
-    let scale = match args.scale.unwrap_or_default() {
-        Scale::Auto if all.y.iter().all(|v| (0.0..=1.0).contains(v)) => Scale::None,
-        Scale::Auto => Scale::Standardize,
-        s => s,
-    };
+    let scale = args.scale.unwrap_or_default().settle(&all.y);
     Scaler::fit(scale, &all.y, d).apply(&mut all.y);
     println!(
         "serket: {} has {} rows x {d} columns; scaling {}",

@@ -351,6 +351,21 @@ pub fn fit(
         loglik.push(stats.iter().map(Class::log_marginal).sum());
     }
     rebuild_all(&mut stats, &classes)?;
+    let (pdz, mu) = posteriors(data, &stats, &classes);
+    Ok(GmmFit {
+        classes,
+        pdz,
+        mu,
+        loglik,
+    })
+}
+
+/// Each row's class posterior P(c | x) under the final classes' predictive densities, and the
+/// posterior mean of its own class (the message to the VAE).
+fn posteriors(data: &Matrix, stats: &[Class], classes: &[usize]) -> (Matrix, Matrix) {
+    let (n, d, k) = (data.rows, data.cols, stats.len());
+    let mut work = vec![0.0; d];
+    let mut logw = vec![0.0; k];
     let mut pdz = Matrix::filled(n, k, 0.0);
     let mut mu = Matrix::filled(n, d, 0.0);
     for i in 0..n {
@@ -372,12 +387,7 @@ pub fn fit(
         row.iter_mut().for_each(|v| *v /= z);
         mu.row_mut(i).copy_from_slice(&stats[classes[i]].m);
     }
-    Ok(GmmFit {
-        classes,
-        pdz,
-        mu,
-        loglik,
-    })
+    (pdz, mu)
 }
 
 /// Draws index c with probability ∝ exp(logw[c]): the first c whose cumulative weight reaches

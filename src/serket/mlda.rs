@@ -70,27 +70,7 @@ pub fn fit(
     cfg: &MldaConfig,
     rng: &mut StdRng,
 ) -> Result<MldaFit> {
-    if counts.is_empty() || k == 0 {
-        bail!("MLDA needs at least one modality and K > 0");
-    }
-    let docs = counts[0].len();
-    for (m, c) in counts.iter().enumerate() {
-        if c.len() != docs {
-            bail!(
-                "MLDA modality {m} has {} documents, modality 0 has {docs}",
-                c.len()
-            );
-        }
-    }
-    if let Some(b) = bias {
-        if b.rows != docs || b.cols < k {
-            bail!(
-                "MLDA bias is {} x {}, expected {docs} rows and at least {k} columns",
-                b.rows,
-                b.cols
-            );
-        }
-    }
+    let docs = check_inputs(counts, k, bias)?;
     let vocab: Vec<usize> = counts
         .iter()
         .map(|c| c.first().map_or(0, Vec::len))
@@ -161,6 +141,49 @@ pub fn fit(
         }
         loglik.push(log_likelihood(counts, &n_dz, &n_mwz, &n_mz, k, alpha, beta));
     }
+    let (pdz, pmdw) = estimates(&n_dz, &n_mwz, &n_mz, &vocab, k, alpha, beta);
+    Ok(MldaFit { pdz, pmdw, loglik })
+}
+
+/// The number of documents, after checking that every modality has as many and that `bias` has
+/// a row per document and a column per topic.
+fn check_inputs(counts: &[Vec<Vec<u32>>], k: usize, bias: Option<&Matrix>) -> Result<usize> {
+    if counts.is_empty() || k == 0 {
+        bail!("MLDA needs at least one modality and K > 0");
+    }
+    let docs = counts[0].len();
+    for (m, c) in counts.iter().enumerate() {
+        if c.len() != docs {
+            bail!(
+                "MLDA modality {m} has {} documents, modality 0 has {docs}",
+                c.len()
+            );
+        }
+    }
+    if let Some(b) = bias {
+        if b.rows != docs || b.cols < k {
+            bail!(
+                "MLDA bias is {} x {}, expected {docs} rows and at least {k} columns",
+                b.rows,
+                b.cols
+            );
+        }
+    }
+    Ok(docs)
+}
+
+/// The estimates from the final counts: θ_d = P(z|d) and, per modality, P(w|d) = Σ_z θ_d[z]
+/// φ_m[z,w].
+fn estimates(
+    n_dz: &[f64],
+    n_mwz: &[Vec<f64>],
+    n_mz: &[Vec<f64>],
+    vocab: &[usize],
+    k: usize,
+    alpha: f64,
+    beta: f64,
+) -> (Matrix, Vec<Matrix>) {
+    let docs = n_dz.len() / k;
     let mut pdz = Matrix::filled(docs, k, 0.0);
     for d in 0..docs {
         let row = pdz.row_mut(d);
@@ -169,7 +192,7 @@ pub fn fit(
             row[z] = (n_dz[d * k + z] + alpha) / tot;
         }
     }
-    let pmdw = (0..counts.len())
+    let pmdw = (0..vocab.len())
         .map(|m| {
             let v = vocab[m];
             let vb = v as f64 * beta;
@@ -186,7 +209,7 @@ pub fn fit(
             out
         })
         .collect();
-    Ok(MldaFit { pdz, pmdw, loglik })
+    (pdz, pmdw)
 }
 
 /// Σ_m Σ_d Σ_w cnt[d,w] · ln Σ_z φ_m[z,w] θ_d[z] (§4.3), over non-zero counts only.

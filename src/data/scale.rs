@@ -1,0 +1,126 @@
+//! Scaling of table columns before the network sees them, and the `auto` rules that pick the
+//! scaling and the likelihood p(y|x) from the training values: one place for `gmvae table` and
+//! `gmvae serket --data`.
+
+use serde::{Deserialize, Serialize};
+
+/// How values are scaled before the network sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    /// `none` when every training value is already in [0, 1], else `standardize`.
+    #[default]
+    Auto,
+    None,
+    /// (v - min) / (max - min) per column, from the training rows.
+    Minmax,
+    /// (v - mean) / std per column, from the training rows.
+    Standardize,
+}
+
+/// The likelihood p(y|x).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LikelihoodChoice {
+    /// Bernoulli when every scaled training value is in [0, 1], else Gaussian.
+    #[default]
+    Auto,
+    Bernoulli,
+    Gaussian,
+}
+
+/// A fitted per-column affine scaling `(v - shift) / scale`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    /// `none`, `minmax` or `standardize` (never `auto`).
+    pub kind: Scale,
+    pub shift: Vec<f32>,
+    pub scale: Vec<f32>,
+}
+
+impl Scaler {
+    /// The identity on `d` columns.
+    pub fn identity(d: usize) -> Self {
+        Self {
+            kind: Scale::None,
+            shift: vec![0.0; d],
+            scale: vec![1.0; d],
+        }
+    }
+
+    /// Fits `kind` on row-major `y` with `d` columns. A constant column gets scale 1.
+    pub fn fit(kind: Scale, y: &[f32], d: usize) -> Self {
+        let n = (y.len() / d).max(1) as f64;
+        let col = |j: usize| y.iter().skip(j).step_by(d).map(|&v| v as f64);
+        let (shift, scale): (Vec<f64>, Vec<f64>) = match kind {
+            Scale::Auto | Scale::None => return Self::identity(d),
+            Scale::Minmax => (0..d)
+                .map(|j| {
+                    let lo = col(j).fold(f64::INFINITY, f64::min);
+                    let hi = col(j).fold(f64::NEG_INFINITY, f64::max);
+                    (lo, hi - lo)
+                })
+                .unzip(),
+            Scale::Standardize => (0..d)
+                .map(|j| {
+                    let mean = col(j).sum::<f64>() / n;
+                    let var = col(j).map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+                    (mean, var.sqrt())
+                })
+                .unzip(),
+        };
+        Self {
+            kind,
+            shift: shift.iter().map(|&v| v as f32).collect(),
+            scale: scale
+                .iter()
+                .map(|&s| if s > 1e-12 { s as f32 } else { 1.0 })
+                .collect(),
+        }
+    }
+
+    /// Scales row-major rows in place.
+    pub fn apply(&self, y: &mut [f32]) {
+        let d = self.shift.len();
+        for (i, v) in y.iter_mut().enumerate() {
+            *v = (*v - self.shift[i % d]) / self.scale[i % d];
+        }
+    }
+
+    /// Undoes [`Scaler::apply`].
+    pub fn invert(&self, y: &mut [f32]) {
+        let d = self.shift.len();
+        for (i, v) in y.iter_mut().enumerate() {
+            *v = *v * self.scale[i % d] + self.shift[i % d];
+        }
+    }
+}
+
+/// Whether every value is in [0, 1] (pixel intensities, shares, min-max scaled data).
+pub fn in_unit(y: &[f32]) -> bool {
+    y.iter().all(|v| (0.0..=1.0).contains(v))
+}
+
+impl Scale {
+    /// The scaling to fit on training values `y`: `auto` is `none` when every value is already in
+    /// [0, 1], else `standardize`.
+    pub fn settle(self, y: &[f32]) -> Scale {
+        match self {
+            Scale::Auto if in_unit(y) => Scale::None,
+            Scale::Auto => Scale::Standardize,
+            s => s,
+        }
+    }
+}
+
+impl LikelihoodChoice {
+    /// The likelihood for scaled training values `y`: `auto` is Bernoulli when every value is in
+    /// [0, 1], else Gaussian.
+    pub fn settle(self, y: &[f32]) -> LikelihoodChoice {
+        match self {
+            LikelihoodChoice::Auto if in_unit(y) => LikelihoodChoice::Bernoulli,
+            LikelihoodChoice::Auto => LikelihoodChoice::Gaussian,
+            l => l,
+        }
+    }
+}
