@@ -3,13 +3,13 @@
 //! likelihood, input scaling). Written at the end of training and by `gmvae export RUN`; this is
 //! what `gmvae predict` and the README's Python snippet load.
 
-use crate::data::scale::{LikelihoodChoice, Scaler};
+use crate::data::scale::Scaler;
 use crate::objective::ObjectiveKind;
 use crate::options::{DataSet, Options};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
-use gmvae_models::{Gmvae, GmvaeConfig, Likelihood, Network};
+use gmvae_models::{Gmvae, GmvaeConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,27 +19,18 @@ pub const MODEL_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 const FORMAT: &str = "gmvae-model-1";
 
-/// `config.json`: everything needed to rebuild the networks and prepare an input row.
+/// `config.json`: everything needed to rebuild the networks and prepare an input row. The network
+/// sizes are the model's own [`GmvaeConfig`], flattened into the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub format: String,
     pub preset: String,
     pub data_set: DataSet,
-    /// `fc`, `conv_mnist` or `conv_svhn`.
-    pub network: String,
     /// v1: clusters from the q(z|y) head; v2: from p(z | mean x, mean w).
     pub objective: ObjectiveKind,
-    /// Dy, values per input row.
-    pub dy: usize,
-    pub image_shape: Option<[usize; 3]>,
-    pub x_size: usize,
-    pub w_size: usize,
-    #[serde(rename = "K")]
-    pub k: usize,
-    pub hidden_size: usize,
-    pub n_filters: usize,
-    /// `bernoulli` or `gaussian`.
-    pub likelihood: LikelihoodChoice,
+    /// The networks: family, Dy, image shape, Dx, Dw, K, H, F and the likelihood p(y|x).
+    #[serde(flatten)]
+    pub net: GmvaeConfig,
     /// BatchNorm's epsilon (eval mode: (h - running_mean) / sqrt(running_var + eps)).
     pub batchnorm_eps: f64,
     /// Applied to each input row: (y - shift) / scale. Identity for images (pixels are / 255).
@@ -70,53 +61,13 @@ impl ModelConfig {
             format: FORMAT.into(),
             preset: opts.preset.clone(),
             data_set: opts.data_set,
-            network: match config.network {
-                Network::Fc => "fc",
-                Network::ConvMnist => "conv_mnist",
-                Network::ConvSvhn => "conv_svhn",
-            }
-            .into(),
             objective: opts.objective,
-            dy: config.dy,
-            image_shape: config.image_shape,
-            x_size: config.dx,
-            w_size: config.dw,
-            k: config.k,
-            hidden_size: config.hidden,
-            n_filters: config.filters,
-            likelihood: match config.likelihood {
-                Likelihood::Bernoulli => LikelihoodChoice::Bernoulli,
-                Likelihood::Gaussian => LikelihoodChoice::Gaussian,
-            },
+            net: config.clone(),
             batchnorm_eps: candle_nn::BatchNormConfig::default().eps,
             scaling,
             columns,
             label_column,
             epoch,
-        })
-    }
-
-    /// The network sizes.
-    pub fn gmvae_config(&self) -> Result<GmvaeConfig> {
-        Ok(GmvaeConfig {
-            network: match self.network.as_str() {
-                "fc" => Network::Fc,
-                "conv_mnist" => Network::ConvMnist,
-                "conv_svhn" => Network::ConvSvhn,
-                other => bail!("unknown network `{other}` (expected fc, conv_mnist or conv_svhn)"),
-            },
-            dy: self.dy,
-            image_shape: self.image_shape,
-            dx: self.x_size,
-            dw: self.w_size,
-            k: self.k,
-            hidden: self.hidden_size,
-            filters: self.n_filters,
-            likelihood: match self.likelihood {
-                LikelihoodChoice::Gaussian => Likelihood::Gaussian,
-                _ => Likelihood::Bernoulli,
-            },
-            qz_head: self.objective == ObjectiveKind::V1,
         })
     }
 
@@ -130,8 +81,9 @@ impl ModelConfig {
                 run_dir.display()
             )
         })?;
-        let c: Self = serde_json::from_str(&text)
+        let mut c: Self = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a gmvae config.json", path.display()))?;
+        c.net.qz_head = c.objective == ObjectiveKind::V1;
         if c.format != FORMAT {
             bail!(
                 "{}: unknown format `{}` (expected {FORMAT})",
@@ -139,12 +91,13 @@ impl ModelConfig {
                 c.format
             );
         }
-        if c.scaling.shift.len() != c.dy || c.scaling.scale.len() != c.dy {
+        let dy = c.net.dy;
+        if c.scaling.shift.len() != dy || c.scaling.scale.len() != dy {
             bail!(
                 "{}: scaling has {} values for {} input columns",
                 path.display(),
                 c.scaling.shift.len(),
-                c.dy
+                dy
             );
         }
         Ok(c)
@@ -190,7 +143,7 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<(ModelConfig, Gmvae
     })?;
     let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
         .with_context(|| format!("{} is not a safetensors file", path.display()))?;
-    let net = Gmvae::new(config.gmvae_config()?, vb).with_context(|| {
+    let net = Gmvae::new(config.net.clone(), vb).with_context(|| {
         format!(
             "{} does not match {} (missing or misshapen weights)",
             path.display(),

@@ -70,26 +70,26 @@ fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
     if is_idx_images(path) {
         let bytes = crate::data::mnist::read_maybe_gz(path)?;
         let (n, rows, cols, px) = crate::data::mnist::parse_images(&bytes, path)?;
-        if rows * cols != config.dy {
+        if rows * cols != config.net.dy {
             bail!(
                 "{}: images of {rows}x{cols} pixels, the model takes {} values per row",
                 path.display(),
-                config.dy
+                config.net.dy
             );
         }
         let y = px.iter().map(|&p| p as f32 / 255.0).collect();
         eprintln!("predict: {} holds {n} images", path.display());
-        return TableReader::from_rows(path, y, config.dy);
+        return TableReader::from_rows(path, y, config.net.dy);
     }
     let tensor = args.tensor.as_deref();
     let mut reader = TableReader::open(path, args.label_column.as_deref(), tensor)?;
     // The training file's label column, when this file has it too (one column more).
     if let (None, Some(l)) = (&args.label_column, &config.label_column) {
-        if reader.d == config.dy + 1 {
+        if reader.d == config.net.dy + 1 {
             reader = TableReader::open(path, Some(l), tensor)?;
         }
     }
-    if reader.d != config.dy {
+    if reader.d != config.net.dy {
         bail!(
             "{}: {} feature columns{}, but the model was trained on {}{}",
             path.display(),
@@ -99,7 +99,7 @@ fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
             } else {
                 ""
             },
-            config.dy,
+            config.net.dy,
             config
                 .columns
                 .as_ref()
@@ -220,7 +220,7 @@ fn predict_into<W: Write + std::io::Seek>(
     batch_size: usize,
     mut sink: Sink<W>,
 ) -> Result<(Report, Option<W>)> {
-    let (k, dx) = (config.k, config.x_size);
+    let (k, dx) = (config.net.k, config.net.dx);
     if let Sink::Csv(w) = &mut sink {
         let mut head: Vec<String> = vec!["component".into()];
         head.extend((0..k).map(|j| format!("q_z_{j}")));
@@ -242,7 +242,7 @@ fn predict_into<W: Write + std::io::Seek>(
     };
     while let Some(mut batch) = reader.next_batch(batch_size)? {
         config.scaling.apply(&mut batch.y);
-        let y = Tensor::from_vec(batch.y, (batch.rows, config.dy), device)?;
+        let y = Tensor::from_vec(batch.y, (batch.rows, config.net.dy), device)?;
         let (q, mx) = posterior(net, config.objective, &y)?;
         let q: Vec<f32> = q.flatten_all()?.to_vec1()?;
         let mx: Vec<f32> = mx.flatten_all()?.to_vec1()?;
@@ -326,7 +326,7 @@ pub fn run(args: &PredictArgs) -> Result<Report> {
                         .map(|(r, _)| r)
                 }
                 "npy" => {
-                    let sink = Sink::Npy(npy::Writer::new(w, 1 + config.k + config.x_size)?);
+                    let sink = Sink::Npy(npy::Writer::new(w, 1 + config.net.k + config.net.dx)?);
                     predict_into(&mut reader, &net, &config, &device, args.batch_size, sink)
                         .map(|(r, _)| r)
                 }
@@ -339,7 +339,7 @@ pub fn run(args: &PredictArgs) -> Result<Report> {
         "predicted {} rows with {} (K={}, epoch {}) -> {dest}; rows per component: {}",
         report.rows,
         args.run.display(),
-        config.k,
+        config.net.k,
         config.epoch,
         report
             .sizes

@@ -1,7 +1,9 @@
 use candle_core::{bail, Result};
+use serde::{Deserialize, Serialize};
 
 /// Which network family (upstream `-network`, plus the SVHN branch's network).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Network {
     /// `models/FullyConnected.lua`: spiral and flattened MNIST.
     Fc,
@@ -12,7 +14,8 @@ pub enum Network {
 }
 
 /// The likelihood p(y|x).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Likelihood {
     /// Bernoulli with mean sigmoid(.) on values in [0, 1] (`-continuous 0`).
     Bernoulli,
@@ -20,23 +23,31 @@ pub enum Likelihood {
     Gaussian,
 }
 
-/// Sizes of the model.
-#[derive(Debug, Clone, PartialEq)]
+/// Sizes of the model; serialized under the names of the flags that set them (an exported
+/// model's `config.json` holds these fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GmvaeConfig {
     pub network: Network,
     /// Dimension of an observation y (784, 3072, or 2 for the spiral).
     pub dy: usize,
     /// Image shape (C, H, W) for the conv networks.
     pub image_shape: Option<[usize; 3]>,
+    #[serde(rename = "x_size")]
     pub dx: usize,
+    #[serde(rename = "w_size")]
     pub dw: usize,
+    #[serde(rename = "K")]
     pub k: usize,
     /// H: hidden width of every MLP, and the top conv's channels.
+    #[serde(rename = "hidden_size")]
     pub hidden: usize,
     /// F: filters of the first conv layer (`-nFilters`).
+    #[serde(rename = "n_filters")]
     pub filters: usize,
     pub likelihood: Likelihood,
     /// Whether the recognition net has the q(z|y) softmax head (paper v1 / master branch).
+    /// Not serialized: it follows from the objective, which a saved config records beside it.
+    #[serde(skip)]
     pub qz_head: bool,
 }
 
