@@ -1,6 +1,7 @@
 //! The `gmvae` command line: `gmvae <preset> [flags]`, with upstream's flags in kebab case.
 
-use crate::options::{Given, Opt, Options, Resume};
+use crate::data::table::TableOpt;
+use crate::options::{Opt, Options, Resume};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
@@ -81,7 +82,7 @@ fn help_note(id: &str, o: &Options) -> Option<String> {
             o.json_of(opt)?
         }
         // The table preset's own flags set `o.table`.
-        None => serde_json::to_value(&o.table).ok()?.get(id)?.clone(),
+        None => o.table.as_ref()?.json_of(TableOpt::from_name(id)?)?,
     };
     let shown = match value {
         serde_json::Value::String(s) if !s.is_empty() => s,
@@ -118,38 +119,9 @@ pub struct TableCmd {
     pub table: crate::data::table::TableArgs,
 }
 
-/// Flags shared by every training preset, one per flag row of the option table
-/// ([`crate::options::Opt`]); each given overrides the preset's value.
-#[derive(Debug, Clone)]
-pub struct TrainArgs(clap::ArgMatches);
-
-impl clap::FromArgMatches for TrainArgs {
-    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
-        Ok(Self(m.clone()))
-    }
-
-    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
-        self.0 = m.clone();
-        Ok(())
-    }
-}
-
-impl Args for TrainArgs {
-    fn augment_args(cmd: clap::Command) -> clap::Command {
-        cmd.args(Opt::flags().into_iter().map(|(_, f)| f.arg()))
-    }
-
-    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
-        Self::augment_args(cmd)
-    }
-}
+pub use crate::options::TrainArgs;
 
 impl TrainArgs {
-    /// The flags as given on the command line.
-    pub fn given(&self) -> Given<'_> {
-        Given(&self.0)
-    }
-
     /// The options of a fresh run: the preset, then these flags on top.
     pub fn resolve(&self, preset: &str) -> Result<Options> {
         let given = self.given();

@@ -39,6 +39,9 @@ declare_options! {
     /// order of the fields is that of `opts.json`.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct Options;
+    /// Flags shared by every training preset, one per flag row; each given overrides the
+    /// preset's value.
+    pub struct TrainArgs;
     ids Opt, given Given, layers Layer;
     fields {
         /// The preset the run started from (`spiral`, `mnist_fc`, `mnist`, `svhn`, `table`).
@@ -216,7 +219,7 @@ declare_options! {
 /// `run.sh` presets (gmvae-upstream.md §3), then the training recipe a preset uses.
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layer {
+pub(crate) enum Layer {
     spiral,
     mnist_fc,
     mnist,

@@ -113,11 +113,14 @@ pub(crate) use const_name;
 ///
 /// From it come the struct, an enum of typed option ids (misspelt ones fail to compile), the
 /// flags (`$Opt::flag`), a view of the flags given on a command line with one typed accessor
-/// per flag (`$Given`), and the layers (`$Options::layer`, `$Options::set_given`).
+/// per flag (`$Given`) read from the clap matches of `$Args`, and the layers (`$Options::layer`,
+/// `$Options::set_given`).
 macro_rules! declare_options {
     (
         $(#[$meta:meta])*
         pub struct $Options:ident;
+        $(#[$args_meta:meta])*
+        pub struct $Args:ident;
         ids $Opt:ident, given $Given:ident, layers $Layer:ident;
         fields {$(
             $(#[doc = $doc:literal])*
@@ -178,11 +181,46 @@ macro_rules! declare_options {
             /// The flag, `None` for a field no flag sets.
             pub fn flag(self) -> Option<$crate::options::decl::Flag> {
                 match self {
-                    $($Opt::$field => declare_options!(@flag $field [$($doc)*]
+                    $($Opt::$field => $crate::options::decl::declare_options!(@flag $field [$($doc)*]
                         $($at $flagty [$($($tweak)*)?] [$($up)?] [$($res)?])?),)*
-                    $($Opt::$flag => declare_options!(@flag $flag [$($fdoc)*]
+                    $($Opt::$flag => $crate::options::decl::declare_options!(@flag $flag [$($fdoc)*]
                         $fat $ffty [$($($ftweak)*)?] [$($fup)?] [$($fres)?]),)*
                 }
+            }
+        }
+
+        $(#[$args_meta])*
+        #[derive(Debug, Clone)]
+        pub struct $Args(::clap::ArgMatches);
+
+        impl ::clap::FromArgMatches for $Args {
+            fn from_arg_matches(m: &::clap::ArgMatches) -> Result<Self, ::clap::Error> {
+                Ok(Self(m.clone()))
+            }
+
+            fn update_from_arg_matches(
+                &mut self,
+                m: &::clap::ArgMatches,
+            ) -> Result<(), ::clap::Error> {
+                self.0 = m.clone();
+                Ok(())
+            }
+        }
+
+        impl ::clap::Args for $Args {
+            fn augment_args(cmd: ::clap::Command) -> ::clap::Command {
+                cmd.args($Opt::flags().into_iter().map(|(_, f)| f.arg()))
+            }
+
+            fn augment_args_for_update(cmd: ::clap::Command) -> ::clap::Command {
+                Self::augment_args(cmd)
+            }
+        }
+
+        impl $Args {
+            /// The flags as given on the command line.
+            pub fn given(&self) -> $Given<'_> {
+                $Given(&self.0)
             }
         }
 
@@ -211,9 +249,11 @@ macro_rules! declare_options {
             }
         }
 
+        #[allow(dead_code)]
         impl $Options {
             /// The value of field `opt` as JSON (`None` for a flag without a field).
             pub fn json_of(&self, opt: $Opt) -> Option<::serde_json::Value> {
+                #[allow(unreachable_patterns)]
                 match opt {
                     $($Opt::$field => ::serde_json::to_value(&self.$field).ok(),)*
                     _ => None,
@@ -227,6 +267,7 @@ macro_rules! declare_options {
 
             /// Sets the values that layer `layer` gives.
             fn layer(&mut self, layer: $Layer) {
+                let _ = layer;
                 $($(if layer == $Layer::$layer {
                     self.$field = $val;
                 })*)*
@@ -238,7 +279,7 @@ macro_rules! declare_options {
                 $($(
                     if pick($Opt::$field) {
                         if let Some(v) = given.$field() {
-                            declare_options!(@set $set, self.$field, v);
+                            $crate::options::decl::declare_options!(@set $set, self.$field, v);
                         }
                     }
                 )?)*
