@@ -167,7 +167,7 @@ impl TableOptions {
 
 impl TableArgs {
     /// Puts these flags on top of `o.table` (the shared flags that mean nothing for a table were
-    /// refused by [`crate::flag_use`] already).
+    /// refused already, by `TrainArgs::resolve`).
     pub fn apply(&self, o: &mut Options) -> Result<()> {
         let t = o.table.get_or_insert_with(TableOptions::default);
         t.set_given(self.given(), |_| true);
