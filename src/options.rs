@@ -311,23 +311,27 @@ impl Options {
     pub fn validate(&self) -> Result<()> {
         use crate::limits as l;
         let positive = [
-            ("--k", self.k, l::MAX_K),
-            ("--batch-size", self.batch_size, l::MAX_BATCH),
-            ("--epoch", self.epoch, l::MAX_EPOCHS),
-            ("--x-size", self.x_size, l::MAX_LATENT),
-            ("--w-size", self.w_size, l::MAX_LATENT),
-            ("--hidden-size", self.hidden_size, l::MAX_HIDDEN),
-            ("--n-mc", self.n_mc, l::MAX_N_MC),
-            ("--n-filters", self.n_filters, l::MAX_FILTERS),
-            ("--n-channels", self.n_channels, l::MAX_CHANNELS),
-            ("--spiral-points", self.spiral_points, l::MAX_SPIRAL_POINTS),
-            ("--train-size", self.train_size.unwrap_or(1), usize::MAX),
+            (Opt::k, self.k, l::MAX_K),
+            (Opt::batch_size, self.batch_size, l::MAX_BATCH),
+            (Opt::epoch, self.epoch, l::MAX_EPOCHS),
+            (Opt::x_size, self.x_size, l::MAX_LATENT),
+            (Opt::w_size, self.w_size, l::MAX_LATENT),
+            (Opt::hidden_size, self.hidden_size, l::MAX_HIDDEN),
+            (Opt::n_mc, self.n_mc, l::MAX_N_MC),
+            (Opt::n_filters, self.n_filters, l::MAX_FILTERS),
+            (Opt::n_channels, self.n_channels, l::MAX_CHANNELS),
+            (Opt::spiral_points, self.spiral_points, l::MAX_SPIRAL_POINTS),
+            (Opt::train_size, self.train_size.unwrap_or(1), usize::MAX),
         ];
-        for (flag, v, max) in positive {
-            l::count(flag, v, max)?;
+        for (opt, v, max) in positive {
+            l::count(opt.long(), v, max)?;
         }
-        l::at_most("--visual-gen", self.visual_gen, l::MAX_EPOCHS)?;
-        l::at_most("--pretrain-epochs", self.pretrain_epochs, l::MAX_EPOCHS)?;
+        l::at_most(Opt::visual_gen.long(), self.visual_gen, l::MAX_EPOCHS)?;
+        l::at_most(
+            Opt::pretrain_epochs.long(),
+            self.pretrain_epochs,
+            l::MAX_EPOCHS,
+        )?;
         l::check_model_size(
             self.network == NetworkKind::Conv,
             self.dy(),
@@ -342,15 +346,15 @@ impl Options {
             ],
         )?;
         let weights = [
-            ("--z-prior-weight", self.z_prior_weight),
-            ("--cv-weight", self.cv_weight),
-            ("--lambda", self.lambda),
-            ("--warmup-epochs", self.warmup_epochs),
-            ("--plateau-tol", self.plateau_tol),
+            (Opt::z_prior_weight, self.z_prior_weight),
+            (Opt::cv_weight, self.cv_weight),
+            (Opt::lambda, self.lambda),
+            (Opt::warmup_epochs, self.warmup_epochs),
+            (Opt::plateau_tol, self.plateau_tol),
         ];
-        for (flag, v) in weights {
+        for (opt, v) in weights {
             if !(v >= 0.0 && v.is_finite()) {
-                bail!("{flag} must be a finite number >= 0, found {v}");
+                bail!("{} must be a finite number >= 0, found {v}", opt.long());
             }
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {

@@ -294,11 +294,7 @@ macro_rules! declare_options {
                 stringify!($name), $crate::options::decl::long_flag, 2
             ),
             help_at: $at,
-            upstream: {
-                let _u: Option<&'static str> = None;
-                $(let _u = Some($up);)?
-                _u
-            },
+            upstream: None $(.or(Some($up)))?,
             resume: {
                 let _r = $crate::options::decl::Resume::Refuse;
                 $(let _r = $crate::options::decl::Resume::$res;)?
