@@ -33,9 +33,9 @@ pub enum NetworkKind {
 
 declare_options! {
     /// Every setting of a run, one row per option: its type, its value in each preset and
-    /// recipe ([`Layer`]), and its flag: the help (the doc comment), where `--help` lists it,
+    /// recipe (`Layer`), and its flag: the help (the doc comment), where `--help` lists it,
     /// how the flag sets it, upstream's spelling and what `--resume` does with it (see
-    /// [`decl::declare_options`]). Field names follow upstream's flags in snake case; the
+    /// `decl::declare_options!`). Field names follow upstream's flags in snake case; the
     /// order of the fields is that of `opts.json`.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     pub struct Options;
@@ -262,7 +262,7 @@ fn default_plateau_tol() -> f64 {
 impl Options {
     /// Preset `name` as this tool trains it: upstream's `run.sh` preset ([`Options::upstream`])
     /// with the recipe that clusters best where measurements showed one
-    /// (`experiments/accuracy/`): `mnist_fc` trains with [`Layer::fc_recipe`], `mnist` with
+    /// (`experiments/accuracy/`): `mnist_fc` trains with `Layer::fc_recipe`, `mnist` with
     /// upstream's own recipe.
     pub fn preset(name: &str) -> Result<Self> {
         let mut o = Self::run_sh(name)?;
