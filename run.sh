@@ -4,7 +4,8 @@
 #   ./run.sh mnist_fc -K 10 -epoch 5 -_id try1
 #   ./run.sh mnist_fc -epoch 1 --data-dir DIR
 # Single-dash camelCase flags are translated to gmvae's kebab-case flags; --flags pass through
-# unchanged. The release binary is built first if it is missing or older than the sources.
+# unchanged (the binary's `upstream-flags` lists the translations). The release binary is built
+# first if it is missing or older than the sources.
 # Relative paths (--data, --data-dir, --out-dir, the default `experiments/`) resolve against the
 # caller's working directory, as with the binary itself.
 set -euo pipefail
@@ -22,24 +23,19 @@ case "$preset" in
   *) echo "run.sh: unknown preset '$preset' (expected spiral, mnist_fc, mnist or svhn)" >&2; exit 2 ;;
 esac
 
-# upstream flag -> gmvae flag (gmvae-upstream.md §3)
+bin=${GMVAE_BIN:-$here/target/release/gmvae}
+if [ -z "${GMVAE_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$here/src" "$here/models/src" "$here/Cargo.toml" -newer "$bin" -print -quit 2>/dev/null)" ]; }; then
+  echo "run.sh: building the release binary (cargo build --release)..." >&2
+  cargo build --release --quiet --bin gmvae --manifest-path "$here/Cargo.toml"
+fi
+# upstream flag -> gmvae flag (gmvae-upstream.md §3), from the binary's option table
+upstream_flags=$("$bin" upstream-flags)
 flag_for() {
-  case "$1" in
-    seed) echo --seed ;;             learningRate) echo --learning-rate ;;
-    batchSize) echo --batch-size ;;  optimiser) echo --optimiser ;;
-    gpu) echo --gpu ;;               gpuID) echo --gpu-id ;;
-    epoch) echo --epoch ;;           visualise2D) echo --visualise2d ;;
-    xSize) echo --x-size ;;          wSize) echo --w-size ;;
-    K) echo --k ;;                   hiddenSize) echo --hidden-size ;;
-    zPriorWeight) echo --z-prior-weight ;;  ACC) echo --acc ;;
-    visualGen) echo --visual-gen ;;  continuous) echo --continuous ;;
-    inputDimension) echo --input-dimension ;;  network) echo --network ;;
-    nChannels) echo --n-channels ;;  nFilters) echo --n-filters ;;
-    nMC) echo --n-mc ;;              cvWeight) echo --cv-weight ;;
-    _id) echo --id ;;                saveModel) echo --save-model ;;
-    reportLowerBound) echo --report-lower-bound ;;  lambda) echo --lambda ;;
-    *) return 1 ;;
-  esac
+  local up ours
+  while read -r up ours; do
+    if [ "$up" = "$1" ]; then echo "$ours"; return 0; fi
+  done <<< "$upstream_flags"
+  return 1
 }
 
 args=()
@@ -71,9 +67,4 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-bin=${GMVAE_BIN:-$here/target/release/gmvae}
-if [ -z "${GMVAE_BIN:-}" ] && { [ ! -x "$bin" ] || [ -n "$(find "$here/src" "$here/models/src" "$here/Cargo.toml" -newer "$bin" -print -quit 2>/dev/null)" ]; }; then
-  echo "run.sh: building the release binary (cargo build --release)..." >&2
-  cargo build --release --quiet --bin gmvae --manifest-path "$here/Cargo.toml"
-fi
 exec "$bin" "$preset" ${args[@]+"${args[@]}"}

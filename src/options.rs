@@ -1,8 +1,14 @@
 //! The resolved options of a training run (upstream `opts`), written to `opts.json`, and the
-//! upstream `run.sh` presets.
+//! upstream `run.sh` presets: one row per option in [`Options`]' table, from which the flags,
+//! their `--help` defaults, the `--resume` policy and `run.sh`'s translations follow. A new flag
+//! is a row there plus the code that reads it.
+
+pub mod decl;
 
 use crate::objective::{ObjectiveKind, ZPriorMode};
 use anyhow::{bail, Result};
+use decl::declare_options;
+pub use decl::{Flag, Resume};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -25,82 +31,218 @@ pub enum NetworkKind {
     Conv,
 }
 
-/// Every setting of a run. Field names follow upstream's flags in snake case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Options {
-    /// The preset the run started from (`spiral`, `mnist_fc`, `mnist`, `svhn`).
-    pub preset: String,
-    pub data_set: DataSet,
-    pub network: NetworkKind,
-    pub objective: ObjectiveKind,
-    pub seed: u64,
-    pub learning_rate: f64,
-    pub batch_size: usize,
-    pub epoch: usize,
-    pub x_size: usize,
-    pub w_size: usize,
-    #[serde(rename = "K")]
-    pub k: usize,
-    pub hidden_size: usize,
-    pub z_prior_weight: f64,
-    pub cv_weight: f64,
-    pub n_mc: usize,
-    pub lambda: f64,
-    pub continuous: bool,
-    pub input_dimension: u8,
-    pub n_channels: usize,
-    pub n_filters: usize,
-    pub acc: bool,
-    pub visual_gen: usize,
-    pub gpu: u8,
-    pub gpu_id: usize,
-    /// Reproduce upstream's Adam that restarts its state every step (§2.4).
-    pub adam_reset: bool,
-    pub id: String,
-    pub out_dir: PathBuf,
-    /// Directory of MNIST IDX / SVHN .mat files.
-    pub data_dir: PathBuf,
-    /// A spiral file (`.t7` or `.csv`) instead of the generator, or for MNIST presets the Serket
-    /// tutorials' `data.zip` (3000 images, trained and scored on the same set).
-    pub data: Option<PathBuf>,
-    /// Points the spiral generator draws.
-    pub spiral_points: usize,
-    /// Points of the evaluation split written to `latent.safetensors`.
-    pub dump_size: usize,
-    /// SVHN: add `extra_32x32.mat` to training.
-    pub svhn_extra: bool,
-    /// Train on the first N training points only (quick checks); `None` = all.
-    #[serde(default)]
-    pub train_size: Option<usize>,
-    /// Which z-prior KL the gradient follows (v1): per point (the ELBO's) or the batch marginal.
-    #[serde(default)]
-    pub z_prior: ZPriorMode,
-    /// KL warm-up: the conditional prior's gradient weight ramps linearly from 0 to 1 over this
-    /// many epochs (0: off, as upstream).
-    #[serde(default)]
-    pub warmup_epochs: f64,
-    /// Dynamic binarisation of the training batches: y ~ Bernoulli(grey level), drawn afresh
-    /// every step (Bernoulli likelihood only).
-    #[serde(default)]
-    pub binarize: bool,
-    /// Stop early once the training lower bound has improved by less than `plateau_tol`
-    /// (relative) over this many epochs (0: run all `epoch` epochs). Never uses test accuracy.
-    #[serde(default)]
-    pub plateau_epochs: usize,
-    #[serde(default = "default_plateau_tol")]
-    pub plateau_tol: f64,
-    /// Epochs of autoencoder pretraining before a fresh run, whose codes' Gaussian mixture starts
-    /// the prior and q(z|y) (0: off, as upstream). See `pretrain.rs`.
-    #[serde(default)]
-    pub pretrain_epochs: usize,
-    /// The run whose trained weights this run started from (`--init-from`); `None`: torch7's
-    /// random initialisation (or the mixture start of `pretrain_epochs`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub init_from: Option<InitFrom>,
-    /// The table preset's settings and, after training, its fitted scaling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub table: Option<crate::data::table::TableOptions>,
+declare_options! {
+    /// Every setting of a run, one row per option: its type, its value in each preset and
+    /// recipe (`Layer`), and its flag: the help (the doc comment), where `--help` lists it,
+    /// how the flag sets it, upstream's spelling and what `--resume` does with it (see
+    /// `decl::declare_options!`). Field names follow upstream's flags in snake case; the
+    /// order of the fields is that of `opts.json`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct Options;
+    /// Flags shared by every training preset, one per flag row; each given overrides the
+    /// preset's value.
+    pub struct TrainArgs;
+    ids Opt, given Given, layers Layer;
+    fields {
+        /// The preset the run started from (`spiral`, `mnist_fc`, `mnist`, `svhn`, `table`).
+        preset: String = { main: String::new() };
+        /// Training data set (upstream `-dataSet`, which `run.sh` checks against the preset).
+        data_set: DataSet = {
+            main: DataSet::Mnist, spiral: DataSet::Spiral, svhn: DataSet::Svhn,
+            table: DataSet::Table
+        };
+        /// Network family: fc or conv (-network).
+        network: NetworkKind = {
+            main: NetworkKind::Fc, mnist: NetworkKind::Conv, svhn: NetworkKind::Conv
+        } => 200 set NetworkKind, upstream "network";
+        /// Objective: v1 (paper v1, q(z|y) head and CV term) or v2 (version2 branch, p(z|x,w)).
+        // The svhn branch (gmvae-upstream.md §2.3): version2's objective, no q(z|y) head, alpha
+        // weighting KL(p(z|x,w) || U), and no free bits (--lambda 0).
+        objective: ObjectiveKind = {
+            main: ObjectiveKind::V1, svhn: ObjectiveKind::V2, fc_recipe: ObjectiveKind::V2
+        } => 170 set ObjectiveKind;
+        /// Seed of every random source: init, data generation, shuffling, noise (upstream -seed).
+        seed: u64 = { main: 1 } => 0 set u64, upstream "seed";
+        /// Adam learning rate (-learningRate).
+        learning_rate: f64 = {
+            main: 1e-4, table: 1e-3, fc_recipe: 3e-4, upstream_recipe: 1e-4
+        } => 10 set f64, upstream "learningRate";
+        /// Minibatch size N (-batchSize).
+        batch_size: usize = { main: 50, spiral: 200, svhn: 128, table: 100 }
+            => 20 set usize, upstream "batchSize";
+        /// Number of epochs (-epoch).
+        epoch: usize = { main: 100, spiral: 500, svhn: 500, table: 100 }
+            => 30 set usize, upstream "epoch", resume Raise;
+        /// Dx, size of the Gaussian latent x (-xSize).
+        x_size: usize = { main: 200, spiral: 2, table: 10, fc_recipe: 10 }
+            => 40 set usize, upstream "xSize";
+        /// Dw, size of the latent w (-wSize).
+        w_size: usize = { main: 150, spiral: 2, table: 4 } => 50 set usize, upstream "wSize";
+        /// K, number of mixture components / clusters (-K).
+        #[serde(rename = "K")]
+        k: usize = { main: 15, spiral: 8, mnist_fc: 14, mnist: 14, svhn: 10, table: 10 }
+            => 60 set usize [.short('K')], upstream "K";
+        /// H, hidden width (-hiddenSize).
+        hidden_size: usize = { main: 500, spiral: 100, mnist_fc: 1000, table: 256 }
+            => 70 set usize, upstream "hiddenSize";
+        /// eta, weight of the z-prior KL (-zPriorWeight; v1).
+        z_prior_weight: f64 = { main: 1.0, upstream_recipe: 1.0 }
+            => 80 set f64, upstream "zPriorWeight";
+        /// alpha, gradient weight of the consistency violation (v1) or of the z-prior (v2)
+        /// (-cvWeight).
+        cv_weight: f64 = {
+            main: 1.0, spiral: 2.0, mnist_fc: 0.4, mnist: 0.4, svhn: 1.0, fc_recipe: 1.0
+        } => 90 set f64, upstream "cvWeight";
+        /// M, Monte-Carlo samples of (x, w) per point (-nMC).
+        n_mc: usize = { main: 1 } => 100 set usize, upstream "nMC";
+        /// Free-bits threshold in nats per point for the v2 objective (-lambda).
+        lambda: f64 = { main: 0.5, svhn: 0.0, fc_recipe: 0.0 } => 110 set f64, upstream "lambda";
+        /// 1: Gaussian likelihood p(y|x); 0: Bernoulli (-continuous; fc decoder only).
+        continuous: bool = { main: false, spiral: true }
+            => 180 set bool [.value_parser(decl::flag01)], upstream "continuous";
+        /// 1: flat input; 2: images (-inputDimension; conv needs 2).
+        input_dimension: u8 = { main: 1, mnist: 2, svhn: 2 }
+            => 190 set u8, upstream "inputDimension";
+        /// Input channels of the conv net (-nChannels).
+        n_channels: usize = { main: 1, svhn: 3 } => 210 set usize, upstream "nChannels";
+        /// F, filters of the first conv layer (-nFilters).
+        n_filters: usize = { main: 16, svhn: 64 } => 220 set usize, upstream "nFilters";
+        /// 1: clustering accuracy every epoch (-ACC).
+        acc: bool = {
+            main: false, spiral: true, mnist_fc: true, mnist: true, svhn: true, table: true
+        } => 230 set bool [.value_parser(decl::flag01)], upstream "ACC";
+        /// Write samples.png every N epochs; 0 = never (-visualGen).
+        visual_gen: usize = { main: 0, mnist_fc: 1, mnist: 1, svhn: 1 }
+            => 240 set usize, upstream "visualGen";
+        /// 0: CPU; 1: CUDA (needs a build with --features cuda) (-gpu).
+        gpu: u8 = { main: 0 } => 320 set u8, upstream "gpu", resume Change;
+        /// CUDA device index, 0-based (-gpuID is 1-based upstream; run.sh converts).
+        gpu_id: usize = { main: 0 } => 330 set usize, upstream "gpuID", resume Change;
+        /// 1 (or no value): upstream's Adam, whose state restarts every step (sign-SGD-like;
+        /// §2.4); 0: ordinary Adam with persistent state. Default: the preset's (`mnist`: 1, as
+        /// upstream; the other presets: 0).
+        adam_reset: bool = { main: false, fc_recipe: false, upstream_recipe: true }
+            => 290 set bool [
+                .value_parser(decl::flag01).num_args(0..=1).default_missing_value("1")
+            ];
+        /// Run name: outputs go to <out-dir>/<id> (-_id). Default: <preset>-<date>-<time>.
+        id: String = { main: String::new() } => 340 set String, upstream "_id";
+        /// Root of run directories.
+        out_dir: PathBuf = { main: "experiments".into() } => 350 set PathBuf;
+        /// Directory of the MNIST IDX files (default data/mnist) or SVHN .mat files (data/svhn).
+        data_dir: PathBuf = { main: "data/mnist".into(), svhn: "data/svhn".into() }
+            => 360 set PathBuf;
+        /// Spiral: read this .t7 or .csv file instead of generating the data. MNIST presets: the
+        /// Serket tutorials' data.zip (3000 images), to compare with `gmvae serket`. Table: the
+        /// N x D file (.csv, .tsv, whitespace text, .npy, .safetensors).
+        data: Option<PathBuf> = { main: None } => 370 some PathBuf;
+        /// Spiral: number of points to generate.
+        spiral_points: usize = { main: 5000 } => 380 set usize;
+        /// Points of the evaluation split saved in latent.safetensors each epoch.
+        dump_size: usize = { main: 5000 } => 390 set usize;
+        /// SVHN: add extra_32x32.mat to the training data.
+        svhn_extra: bool = { main: false } => 410 set bool [.action(clap::ArgAction::SetTrue)];
+        /// Train on the first N training points only (quick checks).
+        #[serde(default)]
+        train_size: Option<usize> = { main: None } => 400 some usize;
+        /// z-prior KL the gradient follows (v1): sample = per point, the ELBO's (upstream);
+        /// marginal = KL of the batch's mean q(z|y) to uniform (balances component usage without
+        /// flattening each point's q(z|y)). The logged lower bound is always the ELBO.
+        #[serde(default)]
+        z_prior: ZPriorMode = { main: ZPriorMode::Sample, upstream_recipe: ZPriorMode::Sample }
+            => 120 set ZPriorMode;
+        /// KL warm-up: ramp the conditional prior's gradient weight from 0 to 1 over N epochs
+        /// (fractions allowed; 0 = off).
+        #[serde(default)]
+        warmup_epochs: f64 = { main: 0.0, upstream_recipe: 0.0 } => 130 set f64;
+        /// 1: dynamic binarisation: each training batch's grey levels y are replaced by a fresh
+        /// draw of Bernoulli(y) (Bernoulli likelihood only; evaluation uses the grey levels).
+        /// Upstream trains on grey levels; most later VAE work on MNIST binarises this way.
+        #[serde(default)]
+        binarize: bool = { main: false } => 300 set bool [.value_parser(decl::flag01)];
+        /// Stop once the training lower bound has improved by less than --plateau-tol (relative)
+        /// over this many epochs (0 = never; test accuracy is never used to stop).
+        #[serde(default)]
+        plateau_epochs: usize = { main: 0 } => 140 set usize;
+        /// Relative improvement of the lower bound that counts as progress (see --plateau-epochs).
+        #[serde(default = "default_plateau_tol")]
+        plateau_tol: f64 = { main: default_plateau_tol() } => 150 set f64;
+        /// Before training, train q(x|y)'s mean and p(y|x) as an autoencoder for N epochs, fit a
+        /// K-component diagonal Gaussian mixture to the codes, and start p(x|w,z) and q(z|y) from
+        /// it (VaDE's start; 0 = off).
+        #[serde(default)]
+        pretrain_epochs: usize = { main: 0, fc_recipe: 20, upstream_recipe: 0 }
+            => 160 set usize;
+        /// Start this new run from the weights of another run's last checkpoint (BatchNorm
+        /// statistics included) instead of a random start: fine-tuning with another recipe. The
+        /// networks must match (-K, sizes, --network, --objective); the optimiser starts afresh,
+        /// the new run counts its epochs from 1, and opts.json records the source and its epoch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        init_from: Option<InitFrom> = { main: None }
+            => 430 own PathBuf [.value_name("RUN_DIR")];
+        /// The table preset's settings and, after training, its fitted scaling.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        table: Option<crate::data::table::TableOptions> = {
+            main: None,
+            table: Some(crate::data::table::TableOptions {
+                test_fraction: 0.2,
+                ..Default::default()
+            })
+        };
+    }
+    flags {
+        /// Accepted for upstream compatibility: the latent dump is written every epoch anyway.
+        visualise2d: bool => 250 [.value_parser(decl::flag01)], upstream "visualise2D";
+        /// Accepted for upstream compatibility: checkpoints are written every epoch anyway.
+        save_model: bool => 260 [.value_parser(decl::flag01)], upstream "saveModel";
+        /// Accepted for upstream compatibility: metrics.csv is written every epoch anyway.
+        report_lower_bound: bool => 270 [.value_parser(decl::flag01)],
+            upstream "reportLowerBound";
+        /// Optimiser; only adam exists (-optimiser).
+        optimiser: String => 280, upstream "optimiser";
+        /// Upstream's preset and training recipe exactly: its network and objective (mnist_fc:
+        /// Dx 200, v1 with the q(z|y) head, alpha 0.4), Adam restarted every step, lr 1e-4,
+        /// per-point z-prior KL with eta 1, a random start (flags given with it still override).
+        upstream_recipe: bool => 310 [.action(clap::ArgAction::SetTrue)];
+        /// Continue the run in this directory from its last checkpoint with the options of its
+        /// opts.json; only --epoch (to raise the total; recorded), --gpu, --gpu-id and --threads
+        /// may be given.
+        resume: PathBuf => 420 [.value_name("RUN_DIR")], resume Change;
+        /// CPU threads of candle's pool, which runs the kernels, matmuls, Adam and convolutions
+        /// (sets RAYON_NUM_THREADS; default: all cores; on a 2-core machine busy with other work,
+        /// 1).
+        threads: usize => 440, resume Change;
+    }
 }
+
+/// The layers of the option table's values, on top of `main` (`main.lua`'s defaults): upstream's
+/// `run.sh` presets (gmvae-upstream.md §3), then the training recipe a preset uses.
+#[allow(non_camel_case_types)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layer {
+    spiral,
+    mnist_fc,
+    mnist,
+    svhn,
+    /// Your own data: a small fc GMVAE; sizes are flags (README "Your own data").
+    table,
+    /// The `mnist_fc` preset's recipe (experiments/accuracy/README.md, eighth ablation): a
+    /// mixture start from 20 epochs of autoencoder on Dx = 10 codes (VaDE's start), then
+    /// upstream's version2 objective (gmvae-upstream.md §2.3: z inferred as p(z|x,w), no q(z|y)
+    /// head) as the plain ELBO (alpha = 1 weighting KL(p(z|x,w) || U), no free bits), with
+    /// persistent Adam at lr 3e-4. Each part counts: v1 from the same start reaches 0.82 in 19
+    /// epochs, v2 0.89 in 10; v2 after 3 autoencoder epochs 0.79; the diagonal mixture on
+    /// upstream's Dx = 200 codes starts at 0.61-0.66 against 0.79 on Dx = 10.
+    fc_recipe,
+    /// Upstream's training recipe exactly (gmvae-upstream.md §2, §2.4): Adam restarted every
+    /// step, the per-point z-prior KL with eta = 1, lr 1e-4, no warm-up, a random start. The
+    /// presets' own defaults may differ where measurements showed better clustering
+    /// (`experiments/accuracy/`); `--upstream-recipe` restores this.
+    upstream_recipe,
+}
+
+/// The training presets, as subcommands.
+pub const PRESETS: [&str; 5] = ["spiral", "mnist_fc", "mnist", "svhn", "table"];
 
 /// Where a run's starting weights came from (`--init-from RUN_DIR`): every network variable of
 /// that run's last checkpoint, BatchNorm running statistics included. The optimiser starts
@@ -120,19 +262,19 @@ fn default_plateau_tol() -> f64 {
 impl Options {
     /// Preset `name` as this tool trains it: upstream's `run.sh` preset ([`Options::upstream`])
     /// with the recipe that clusters best where measurements showed one
-    /// (`experiments/accuracy/`): `mnist_fc` trains with [`Options::apply_fc_recipe`], `mnist`
-    /// with upstream's own recipe.
+    /// (`experiments/accuracy/`): `mnist_fc` trains with `Layer::fc_recipe`, `mnist` with
+    /// upstream's own recipe.
     pub fn preset(name: &str) -> Result<Self> {
         let mut o = Self::run_sh(name)?;
         match name {
             // Upstream's objective, network and optimiser on the fc network cluster at 0.65
             // with 11 of 16 components, the earlier recipe at 0.70-0.72; this one at 0.79-0.89
             // over three seeds (experiments/accuracy/README.md, eighth ablation).
-            "mnist_fc" => o.apply_fc_recipe(),
+            "mnist_fc" => o.layer(Layer::fc_recipe),
             // The conv network trains best with upstream's own recipe: +6 points of test
             // accuracy over the earlier fc recipe at epoch 4, two seeds, all or all but one of
             // 16 components in use (fifth ablation); seed 1 finished at 0.945.
-            "mnist" => o.apply_upstream_recipe(),
+            "mnist" => o.layer(Layer::upstream_recipe),
             _ => {}
         }
         Ok(o)
@@ -142,145 +284,54 @@ impl Options {
     /// (`--upstream-recipe`): its network, objective and optimiser, a random start.
     pub fn upstream(name: &str) -> Result<Self> {
         let mut o = Self::run_sh(name)?;
-        o.apply_upstream_recipe();
+        o.layer(Layer::upstream_recipe);
         Ok(o)
     }
 
     /// The upstream `run.sh` preset `name` (gmvae-upstream.md §3), with `main.lua`'s defaults for
     /// everything the preset does not set.
     fn run_sh(name: &str) -> Result<Self> {
-        let mut o = Options {
-            preset: name.to_string(),
-            data_set: DataSet::Mnist,
-            network: NetworkKind::Fc,
-            objective: ObjectiveKind::V1,
-            seed: 1,
-            learning_rate: 1e-4,
-            batch_size: 50,
-            epoch: 100,
-            x_size: 200,
-            w_size: 150,
-            k: 15,
-            hidden_size: 500,
-            z_prior_weight: 1.0,
-            cv_weight: 1.0,
-            n_mc: 1,
-            lambda: 0.5,
-            continuous: false,
-            input_dimension: 1,
-            n_channels: 1,
-            n_filters: 16,
-            acc: false,
-            visual_gen: 0,
-            gpu: 0,
-            gpu_id: 0,
-            adam_reset: false,
-            id: String::new(),
-            out_dir: PathBuf::from("experiments"),
-            data_dir: PathBuf::from("data/mnist"),
-            data: None,
-            spiral_points: 5000,
-            dump_size: 5000,
-            svhn_extra: false,
-            train_size: None,
-            z_prior: ZPriorMode::Sample,
-            warmup_epochs: 0.0,
-            binarize: false,
-            plateau_epochs: 0,
-            plateau_tol: default_plateau_tol(),
-            pretrain_epochs: 0,
-            init_from: None,
-            table: None,
-        };
-        match name {
-            "spiral" => {
-                o.data_set = DataSet::Spiral;
-                (o.x_size, o.w_size, o.continuous, o.hidden_size, o.k) = (2, 2, true, 100, 8);
-                (o.cv_weight, o.batch_size, o.epoch, o.acc) = (2.0, 200, 500, true);
-            }
-            "mnist_fc" => {
-                (o.acc, o.visual_gen, o.k, o.hidden_size, o.cv_weight) = (true, 1, 14, 1000, 0.4);
-            }
-            "mnist" => {
-                (o.acc, o.visual_gen, o.k, o.cv_weight) = (true, 1, 14, 0.4);
-                (o.input_dimension, o.network) = (2, NetworkKind::Conv);
-            }
-            "svhn" => {
-                o.data_set = DataSet::Svhn;
-                o.data_dir = PathBuf::from("data/svhn");
-                (o.batch_size, o.epoch, o.k, o.n_channels, o.n_filters) = (128, 500, 10, 3, 64);
-                (o.cv_weight, o.visual_gen, o.acc, o.network) = (1.0, 1, true, NetworkKind::Conv);
-                o.input_dimension = 2;
-                // The svhn branch (gmvae-upstream.md §2.3): version2's objective, no q(z|y)
-                // head, alpha weighting KL(p(z|x,w) || U), and no free bits.
-                (o.objective, o.lambda) = (ObjectiveKind::V2, 0.0);
-            }
-            // Your own data: a small fc GMVAE; sizes are flags (README "Your own data").
-            "table" => {
-                o.data_set = DataSet::Table;
-                (o.k, o.hidden_size, o.x_size, o.w_size) = (10, 256, 10, 4);
-                (o.batch_size, o.epoch, o.learning_rate, o.acc) = (100, 100, 1e-3, true);
-                o.table = Some(crate::data::table::TableOptions {
-                    test_fraction: 0.2,
-                    ..Default::default()
-                });
-            }
+        let layer = match name {
+            "spiral" => Layer::spiral,
+            "mnist_fc" => Layer::mnist_fc,
+            "mnist" => Layer::mnist,
+            "svhn" => Layer::svhn,
+            "table" => Layer::table,
             other => {
                 bail!("unknown preset `{other}` (expected spiral, mnist_fc, mnist, svhn or table)")
             }
-        }
+        };
+        let mut o = Self::main_layer();
+        o.preset = name.to_string();
+        o.layer(layer);
         Ok(o)
-    }
-
-    /// The `mnist_fc` preset's recipe (experiments/accuracy/README.md, eighth ablation): a
-    /// mixture start from 20 epochs of autoencoder on Dx = 10 codes (VaDE's start), then
-    /// upstream's version2 objective (gmvae-upstream.md §2.3: z inferred as p(z|x,w), no q(z|y)
-    /// head) as the plain ELBO (alpha = 1 weighting KL(p(z|x,w) || U), no free bits), with
-    /// persistent Adam at lr 3e-4. Each part counts: v1 from the same start reaches 0.82 in 19
-    /// epochs, v2 0.89 in 10; v2 after 3 autoencoder epochs 0.79; the diagonal mixture on
-    /// upstream's Dx = 200 codes starts at 0.61-0.66 against 0.79 on Dx = 10.
-    pub fn apply_fc_recipe(&mut self) {
-        self.adam_reset = false;
-        self.learning_rate = 3e-4;
-        (self.objective, self.lambda, self.cv_weight) = (ObjectiveKind::V2, 0.0, 1.0);
-        self.x_size = 10;
-        self.pretrain_epochs = 20;
-    }
-
-    /// Upstream's training recipe exactly (gmvae-upstream.md §2, §2.4): Adam restarted every
-    /// step, the per-point z-prior KL with eta = 1, lr 1e-4, no warm-up, a random start. The
-    /// presets' own defaults may differ where measurements showed better clustering
-    /// (`experiments/accuracy/`); `--upstream-recipe` restores this.
-    pub fn apply_upstream_recipe(&mut self) {
-        self.adam_reset = true;
-        self.learning_rate = 1e-4;
-        self.z_prior = ZPriorMode::Sample;
-        self.z_prior_weight = 1.0;
-        self.warmup_epochs = 0.0;
-        self.pretrain_epochs = 0;
     }
 
     /// Checks ranges and combinations; the message names the flag.
     pub fn validate(&self) -> Result<()> {
         use crate::limits as l;
         let positive = [
-            ("--k", self.k, l::MAX_K),
-            ("--batch-size", self.batch_size, l::MAX_BATCH),
-            ("--epoch", self.epoch, l::MAX_EPOCHS),
-            ("--x-size", self.x_size, l::MAX_LATENT),
-            ("--w-size", self.w_size, l::MAX_LATENT),
-            ("--hidden-size", self.hidden_size, l::MAX_HIDDEN),
-            ("--n-mc", self.n_mc, l::MAX_N_MC),
-            ("--n-filters", self.n_filters, l::MAX_FILTERS),
-            ("--n-channels", self.n_channels, l::MAX_CHANNELS),
-            ("--spiral-points", self.spiral_points, l::MAX_SPIRAL_POINTS),
-            ("--train-size", self.train_size.unwrap_or(1), usize::MAX),
+            (Opt::k, self.k, l::MAX_K),
+            (Opt::batch_size, self.batch_size, l::MAX_BATCH),
+            (Opt::epoch, self.epoch, l::MAX_EPOCHS),
+            (Opt::x_size, self.x_size, l::MAX_LATENT),
+            (Opt::w_size, self.w_size, l::MAX_LATENT),
+            (Opt::hidden_size, self.hidden_size, l::MAX_HIDDEN),
+            (Opt::n_mc, self.n_mc, l::MAX_N_MC),
+            (Opt::n_filters, self.n_filters, l::MAX_FILTERS),
+            (Opt::n_channels, self.n_channels, l::MAX_CHANNELS),
+            (Opt::spiral_points, self.spiral_points, l::MAX_SPIRAL_POINTS),
+            (Opt::train_size, self.train_size.unwrap_or(1), usize::MAX),
         ];
-        for (flag, v, max) in positive {
-            l::count(flag, v, max)?;
+        for (opt, v, max) in positive {
+            l::count(opt.long(), v, max)?;
         }
-        l::at_most("--visual-gen", self.visual_gen, l::MAX_EPOCHS)?;
-        l::at_most("--pretrain-epochs", self.pretrain_epochs, l::MAX_EPOCHS)?;
+        l::at_most(Opt::visual_gen.long(), self.visual_gen, l::MAX_EPOCHS)?;
+        l::at_most(
+            Opt::pretrain_epochs.long(),
+            self.pretrain_epochs,
+            l::MAX_EPOCHS,
+        )?;
         l::check_model_size(
             self.network == NetworkKind::Conv,
             self.dy(),
@@ -295,15 +346,15 @@ impl Options {
             ],
         )?;
         let weights = [
-            ("--z-prior-weight", self.z_prior_weight),
-            ("--cv-weight", self.cv_weight),
-            ("--lambda", self.lambda),
-            ("--warmup-epochs", self.warmup_epochs),
-            ("--plateau-tol", self.plateau_tol),
+            (Opt::z_prior_weight, self.z_prior_weight),
+            (Opt::cv_weight, self.cv_weight),
+            (Opt::lambda, self.lambda),
+            (Opt::warmup_epochs, self.warmup_epochs),
+            (Opt::plateau_tol, self.plateau_tol),
         ];
-        for (flag, v) in weights {
+        for (opt, v) in weights {
             if !(v >= 0.0 && v.is_finite()) {
-                bail!("{flag} must be a finite number >= 0, found {v}");
+                bail!("{} must be a finite number >= 0, found {v}", opt.long());
             }
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {

@@ -550,3 +550,151 @@ fn training_piped_into_a_reader_that_stops_early_does_not_panic() {
     .env("RAYON_NUM_THREADS", "1");
     harness::assert_quiet_when_stdout_closes(c);
 }
+
+#[test]
+fn every_flag_is_a_row_of_the_option_table() {
+    use gmvae::options::Opt;
+    let mut cmd = gmvae::cli::command();
+    let flags = Opt::flags();
+    assert!(flags.len() >= 45, "{}", flags.len());
+    for preset in gmvae::cli::PRESETS {
+        let sub = cmd.find_subcommand_mut(preset).unwrap();
+        let ids: Vec<String> = sub
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .collect();
+        for (opt, flag) in &flags {
+            let arg = sub.get_arguments().find(|a| a.get_id() == opt.name());
+            let long = arg.and_then(|a| a.get_long()).map(|l| format!("--{l}"));
+            assert_eq!(long.as_deref(), Some(flag.long), "{preset}: {opt:?}");
+        }
+        // The others are the table preset's own (clap adds --help later).
+        let others: Vec<_> = ids
+            .iter()
+            .filter(|id| Opt::from_name(id).is_none())
+            .collect();
+        let own = match preset {
+            "table" => 5,
+            _ => 0,
+        };
+        assert_eq!(others.len(), own, "{preset}: {others:?}");
+    }
+    // --help lists the flags in one order: no two rows share a place.
+    let mut at: Vec<_> = flags.iter().map(|(_, f)| f.help_at).collect();
+    at.dedup();
+    assert_eq!(at.len(), flags.len());
+}
+
+#[test]
+fn resume_names_the_flags_it_refuses_and_those_it_takes() {
+    let cli = Cli::try_parse_from([
+        "gmvae",
+        "spiral",
+        "--resume",
+        "/nonexistent/run",
+        "--epoch",
+        "3",
+        "--gpu",
+        "0",
+        "--k",
+        "3",
+        "--svhn-extra",
+    ])
+    .unwrap();
+    let (preset, train) = cli.command.training().unwrap();
+    let e = format!(
+        "{:#}",
+        train
+            .resume_options(preset, Path::new("/nonexistent/run"))
+            .unwrap_err()
+    );
+    assert!(
+        e.contains("; --k, --svhn-extra cannot change them")
+            && e.contains("(only --epoch, --gpu, --gpu-id and --threads may be given)"),
+        "{e}"
+    );
+    // Without them it goes on to read the run (and fails there).
+    let cli = Cli::try_parse_from([
+        "gmvae",
+        "spiral",
+        "--resume",
+        "/nonexistent/run",
+        "--threads",
+        "1",
+        "--gpu-id",
+        "0",
+    ])
+    .unwrap();
+    let (preset, train) = cli.command.training().unwrap();
+    let e = format!(
+        "{:#}",
+        train
+            .resume_options(preset, Path::new("/nonexistent/run"))
+            .unwrap_err()
+    );
+    assert!(
+        e.contains("opts.json") && !e.contains("cannot change"),
+        "{e}"
+    );
+}
+
+#[test]
+fn run_sh_translates_upstream_flags_from_the_binarys_table() {
+    let table = gmvae::cli::upstream_flags();
+    for pair in [
+        "seed --seed",
+        "learningRate --learning-rate",
+        "K --k",
+        "ACC --acc",
+        "visualise2D --visualise2d",
+        "gpuID --gpu-id",
+        "_id --id",
+    ] {
+        assert!(table.lines().any(|l| l == pair), "{pair} not in\n{table}");
+    }
+    assert_eq!(table.lines().count(), 26, "{table}");
+    let d = tempfile::tempdir().unwrap();
+    let (ok, printed, _) = run_in(d.path(), &["upstream-flags"]);
+    assert!(ok && printed == table, "{printed}");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("run.sh");
+    let run_sh = |args: &[&str]| {
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .current_dir(d.path())
+            .env("GMVAE_BIN", env!("CARGO_BIN_EXE_gmvae"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // -gpuID is 1-based: 2 reaches the binary as --gpu-id 1.
+    let (code, err) = run_sh(&["spiral", "-gpuID", "2", "-epoch", "1"]);
+    assert!(
+        code == Some(1) && err.contains("--gpu-id 1 picks a CUDA device"),
+        "{err}"
+    );
+    let (code, err) = run_sh(&["spiral", "-gpuID", "0"]);
+    assert!(
+        code == Some(2) && err.contains("-gpuID takes a device number >= 1"),
+        "{err}"
+    );
+    let (code, err) = run_sh(&["spiral", "-learningrate", "1"]);
+    assert!(
+        code == Some(2) && err.contains("unknown upstream flag '-learningrate'"),
+        "{err}"
+    );
+    let (code, err) = run_sh(&["spiral", "-dataSet", "mnist"]);
+    assert!(
+        code == Some(2) && err.contains("does not match preset"),
+        "{err}"
+    );
+    // A translated flag the preset ignores is refused by the binary, naming gmvae's spelling.
+    let (code, err) = run_sh(&["mnist_fc", "-nFilters", "8"]);
+    assert!(
+        code == Some(1) && err.contains("--n-filters does nothing"),
+        "{err}"
+    );
+}

@@ -5,7 +5,7 @@
 use super::reader::TableReader;
 use super::scale::{LikelihoodChoice, Scale, Scaler};
 use super::{Dataset, Split};
-use crate::options::Options;
+use crate::options::{Layer, Options};
 use crate::rng::{self, stream};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -32,19 +32,40 @@ impl Fitted {
     }
 }
 
-/// The table preset's own settings (part of [`Options`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct TableOptions {
-    /// The label column: a header name or a 0-based index (safetensors: a 1-D tensor's name).
-    pub label_column: Option<String>,
-    /// Safetensors: the name of the 2-D data tensor (default: the only 2-D tensor).
-    pub tensor: Option<String>,
-    pub scale: Scale,
-    pub likelihood: LikelihoodChoice,
-    /// Share of rows held out for evaluation (0: evaluate on the training rows).
-    pub test_fraction: f64,
-    /// Set by training.
-    pub fitted: Option<Fitted>,
+crate::options::decl::declare_options! {
+    /// The table preset's own settings (part of [`Options`]), one row per setting as in
+    /// [`Options`]' table.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TableOptions;
+    /// The table preset's flags (`gmvae table --help`).
+    pub struct TableArgs;
+    ids TableOpt, given TableGiven, layers Layer;
+    fields {
+        /// Column holding class labels (used only for scores; never trained on): a header name or a
+        /// 0-based index. For safetensors, the name of a 1-D labels tensor.
+        label_column: Option<String> = { main: None }
+            => 0 some String [.value_name("NAME|INDEX")];
+        /// Safetensors: the 2-D data tensor (default: the file's only 2-D tensor).
+        tensor: Option<String> = { main: None } => 10 some String;
+        /// Scaling fitted on the training rows and stored with the model [default: auto = none when
+        /// every value is in [0,1], else standardize].
+        scale: Scale = { main: Scale::Auto } => 20 set Scale;
+        /// Likelihood p(y|x) [default: auto = bernoulli when every scaled value is in [0,1], else
+        /// gaussian].
+        likelihood: LikelihoodChoice = { main: LikelihoodChoice::Auto } => 30 set LikelihoodChoice;
+        /// Share of rows held out (seeded by --seed) for the test scores.
+        // 0: evaluate on the training rows.
+        test_fraction: f64 = { main: 0.0 } => 40 set f64;
+        /// What training found out about the table.
+        fitted: Option<Fitted> = { main: None };
+    }
+    flags {}
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        Self::main_layer()
+    }
 }
 
 impl TableOptions {
@@ -59,49 +80,12 @@ impl TableOptions {
     }
 }
 
-/// The table preset's flags (`gmvae table --help`).
-#[derive(Debug, clap::Args, Default)]
-pub struct TableArgs {
-    /// Column holding class labels (used only for scores; never trained on): a header name or a
-    /// 0-based index. For safetensors, the name of a 1-D labels tensor.
-    #[arg(long, value_name = "NAME|INDEX")]
-    pub label_column: Option<String>,
-    /// Safetensors: the 2-D data tensor (default: the file's only 2-D tensor).
-    #[arg(long)]
-    pub tensor: Option<String>,
-    /// Scaling fitted on the training rows and stored with the model [default: auto = none when
-    /// every value is in [0,1], else standardize].
-    #[arg(long, value_enum)]
-    pub scale: Option<Scale>,
-    /// Likelihood p(y|x) [default: auto = bernoulli when every scaled value is in [0,1], else
-    /// gaussian].
-    #[arg(long, value_enum)]
-    pub likelihood: Option<LikelihoodChoice>,
-    /// Share of rows held out (seeded by --seed) for the test scores.
-    #[arg(long)]
-    pub test_fraction: Option<f64>,
-}
-
 impl TableArgs {
     /// Puts these flags on top of `o.table` (the shared flags that mean nothing for a table were
-    /// refused by [`crate::flag_use`] already).
+    /// refused already, by `TrainArgs::resolve`).
     pub fn apply(&self, o: &mut Options) -> Result<()> {
         let t = o.table.get_or_insert_with(TableOptions::default);
-        if self.label_column.is_some() {
-            t.label_column = self.label_column.clone();
-        }
-        if self.tensor.is_some() {
-            t.tensor = self.tensor.clone();
-        }
-        if let Some(s) = self.scale {
-            t.scale = s;
-        }
-        if let Some(l) = self.likelihood {
-            t.likelihood = l;
-        }
-        if let Some(f) = self.test_fraction {
-            t.test_fraction = f;
-        }
+        t.set_given(self.given(), |_| true);
         o.validate()
     }
 }
