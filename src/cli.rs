@@ -1,7 +1,8 @@
 //! The `gmvae` command line: `gmvae <preset> [flags]`, with upstream's flags in kebab case.
 
-use crate::data::table::TableOpt;
-use crate::options::{Opt, Options, Resume};
+use crate::options::table::TableArgs;
+use crate::options::table::TableOpt;
+use crate::options::{Opt, Options, Resume, Valid};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
@@ -116,17 +117,18 @@ pub struct TableCmd {
     #[command(flatten)]
     pub train: TrainArgs,
     #[command(flatten)]
-    pub table: crate::data::table::TableArgs,
+    pub table: crate::options::table::TableArgs,
 }
 
 pub use crate::options::TrainArgs;
 
 impl TrainArgs {
-    /// The options of a fresh run: the preset, then these flags on top.
-    pub fn resolve(&self, preset: &str) -> Result<Options> {
+    /// The options of a fresh run: the preset, then these flags (and a table's own) on top,
+    /// validated.
+    pub fn resolve(&self, preset: &str, table: Option<&TableArgs>) -> Result<Valid> {
         let given = self.given();
         if let Some(id) = given.id() {
-            crate::run_lock::check_id(&id)?;
+            crate::options::check_id(&id)?;
         }
         let mut o = if given.has(Opt::upstream_recipe) {
             Options::upstream(preset)?
@@ -154,7 +156,10 @@ impl TrainArgs {
         if o.id.is_empty() {
             o.id = format!("{preset}-{}", chrono::Local::now().format("%Y%m%d-%H%M%S"));
         }
-        o.validate()?;
+        if let Some(t) = table {
+            t.apply(&mut o);
+        }
+        let o = o.validated()?;
         crate::flag_use::check(&self.option_flags(), &o)?;
         self.check_gpu_id(&o)?;
         Ok(o)
@@ -170,7 +175,7 @@ impl TrainArgs {
     }
 
     /// The options of a run to resume: `opts.json` of `dir`, with `--epoch` (and device flags).
-    pub fn resume_options(&self, preset: &str, dir: &std::path::Path) -> Result<Options> {
+    pub fn resume_options(&self, preset: &str, dir: &std::path::Path) -> Result<Valid> {
         let refused = self.option_flags();
         if !refused.is_empty() {
             let flags: Vec<_> = refused.iter().map(|o| o.long()).collect();
@@ -181,7 +186,15 @@ impl TrainArgs {
                 resumable()
             );
         }
-        let mut o = Options::load(dir).with_context(|| format!("--resume {}", dir.display()))?;
+        let context = || format!("--resume {}", dir.display());
+        let invalid = || {
+            format!(
+                "{} holds invalid options",
+                dir.join(Options::FILE).display()
+            )
+        };
+        // Read unchecked: validated once below, after the flags that may change it.
+        let mut o = Options::read(dir).with_context(context)?;
         if o.preset != preset {
             bail!(
                 "--resume {}: that run used preset `{}`, not `{preset}`",
@@ -190,6 +203,11 @@ impl TrainArgs {
             );
         }
         let name = dir.file_name().context("--resume needs a run directory")?;
+        // The directory names the run now; an id the file could never have been written with
+        // still marks the file as edited or broken.
+        crate::options::check_id(&o.id)
+            .with_context(invalid)
+            .with_context(context)?;
         o.id = name.to_string_lossy().into_owned();
         o.out_dir = dir.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         if let Some(e) = self.given().epoch() {
@@ -204,7 +222,7 @@ impl TrainArgs {
         o.set_given(self.given(), |opt| {
             opt.flag().is_some_and(|f| f.resume != Resume::Refuse)
         });
-        o.validate()?;
+        let o = o.validated().with_context(invalid).with_context(context)?;
         self.check_gpu_id(&o)?;
         Ok(o)
     }
@@ -302,11 +320,11 @@ pub fn run(cli: Cli) -> Result<()> {
     let (opts, resume) = match args.given().resume() {
         Some(dir) => (args.resume_options(preset, &dir)?, true),
         None => {
-            let mut o = args.resolve(preset)?;
-            if let Command::Table(t) = &cli.command {
-                t.table.apply(&mut o)?;
-            }
-            (o, false)
+            let table = match &cli.command {
+                Command::Table(t) => Some(&t.table),
+                _ => None,
+            };
+            (args.resolve(preset, table)?, false)
         }
     };
     let summary = crate::train::train(&opts, resume)?;

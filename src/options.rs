@@ -4,6 +4,7 @@
 //! is a row there plus the code that reads it.
 
 pub mod decl;
+pub mod table;
 
 use crate::objective::{ObjectiveKind, ZPriorMode};
 use anyhow::{bail, Result};
@@ -182,9 +183,9 @@ declare_options! {
             => 430 own PathBuf [.value_name("RUN_DIR")];
         /// The table preset's settings and, after training, its fitted scaling.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        table: Option<crate::data::table::TableOptions> = {
+        table: Option<table::TableOptions> = {
             main: None,
-            table: Some(crate::data::table::TableOptions {
+            table: Some(table::TableOptions {
                 test_fraction: 0.2,
                 ..Default::default()
             })
@@ -306,7 +307,21 @@ impl Options {
         o.layer(layer);
         Ok(o)
     }
+}
 
+/// Options that passed [`Options::validate`]: what training takes, so that a run's options are
+/// checked exactly once, where they are settled (the flags, or `--resume`'s opts.json).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Valid(Options);
+
+impl std::ops::Deref for Valid {
+    type Target = Options;
+    fn deref(&self) -> &Options {
+        &self.0
+    }
+}
+
+impl Options {
     /// Checks ranges and combinations; the message names the flag.
     pub fn validate(&self) -> Result<()> {
         use crate::limits as l;
@@ -332,19 +347,7 @@ impl Options {
             self.pretrain_epochs,
             l::MAX_EPOCHS,
         )?;
-        l::check_model_size(
-            self.network == NetworkKind::Conv,
-            self.dy(),
-            [
-                self.x_size,
-                self.w_size,
-                self.k,
-                self.hidden_size,
-                self.n_filters,
-                self.batch_size,
-                self.n_mc,
-            ],
-        )?;
+        self.check_model_size(self.dy())?;
         let weights = [
             (Opt::z_prior_weight, self.z_prior_weight),
             (Opt::cv_weight, self.cv_weight),
@@ -375,7 +378,30 @@ impl Options {
                 self.input_dimension
             );
         }
-        crate::run_lock::check_id(&self.id)?;
+        check_id(&self.id)?;
+        self.check_combinations()
+    }
+
+    /// The network and the objective's batch on data of `dy` values per row stay within the
+    /// memory bounds of `limits` (a table's width is known once it is read).
+    pub fn check_model_size(&self, dy: usize) -> Result<()> {
+        crate::limits::check_model_size(
+            self.network == NetworkKind::Conv,
+            dy,
+            [
+                self.x_size,
+                self.w_size,
+                self.k,
+                self.hidden_size,
+                self.n_filters,
+                self.batch_size,
+                self.n_mc,
+            ],
+        )
+    }
+
+    /// Settings that do not go together, and the data each preset takes.
+    fn check_combinations(&self) -> Result<()> {
         match (self.data_set, self.network) {
             (DataSet::Spiral, NetworkKind::Conv) => {
                 bail!("--network conv needs image data, not the spiral")
@@ -420,8 +446,23 @@ impl Options {
     /// File name of the options inside a run directory.
     pub const FILE: &'static str = "opts.json";
 
-    /// The options a run directory was trained with (its `opts.json`).
+    /// The options a run directory was trained with (its `opts.json`), validated.
     pub fn load(run_dir: &std::path::Path) -> Result<Self> {
+        use anyhow::Context;
+        let o = Self::read(run_dir)?;
+        // A hand-edited file gets the same bounds as the flags, before anything is allocated.
+        o.validate().with_context(|| {
+            format!(
+                "{} holds invalid options",
+                run_dir.join(Self::FILE).display()
+            )
+        })?;
+        Ok(o)
+    }
+
+    /// The `opts.json` of a run directory as written, not yet validated (`--resume` validates
+    /// it once it has applied the flags that may change it).
+    pub fn read(run_dir: &std::path::Path) -> Result<Self> {
         use anyhow::Context;
         let path = run_dir.join(Self::FILE);
         let text = crate::limits::read_text(&path).with_context(|| {
@@ -430,12 +471,14 @@ impl Options {
                 path.display()
             )
         })?;
-        let o: Self = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a gmvae opts.json", path.display()))?;
-        // A hand-edited file gets the same bounds as the flags, before anything is allocated.
-        o.validate()
-            .with_context(|| format!("{} holds invalid options", path.display()))?;
-        Ok(o)
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a gmvae opts.json", path.display()))
+    }
+
+    /// These options once [`Options::validate`] has passed them.
+    pub fn validated(self) -> Result<Valid> {
+        self.validate()?;
+        Ok(Valid(self))
     }
 
     /// Dy, the length of one observation of the data set.
@@ -493,6 +536,55 @@ impl Options {
             lr: self.learning_rate,
             reset_every_step: self.adam_reset,
             ..Default::default()
+        }
+    }
+}
+
+/// `--id` must name one new folder under `--out-dir`: not empty, not `.` or `..`, no path
+/// separators or control characters (the run would otherwise write into `--out-dir` itself, its
+/// parent, or somewhere else).
+pub fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() || id == "." || id == ".." {
+        bail!("--id must name a run folder, found `{id}`");
+    }
+    if id.contains(['/', '\\']) || id.chars().any(char::is_control) {
+        bail!("--id must be a plain folder name (no path separators), found {id:?}");
+    }
+    Ok(())
+}
+
+/// Writes `opts.json` for a fresh run. On resume the file is kept as it is, except that a raised
+/// `--epoch` is recorded (said on stdout); device flags apply to this process only.
+pub fn record_options(dir: &std::path::Path, opts: &Options, resume: bool) -> Result<()> {
+    let path = dir.join(Options::FILE);
+    let mut o = opts.clone();
+    if resume {
+        o = Options::read(dir)?;
+        if o.epoch == opts.epoch {
+            return Ok(());
+        }
+        println!(
+            "recording --epoch {} (was {}) in {}",
+            opts.epoch,
+            o.epoch,
+            path.display()
+        );
+        o.epoch = opts.epoch;
+    }
+    crate::atomic::write_str(&path, &serde_json::to_string_pretty(&o)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_name_a_subdirectory() {
+        for bad in ["", ".", "..", "a/b", "/abs", "a\\b", "x\ny"] {
+            assert!(check_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["run1", "spiral-20250101-120000", ".hidden", "a.b"] {
+            assert!(check_id(good).is_ok(), "{good:?}");
         }
     }
 }

@@ -2,26 +2,12 @@
 //! the open file, so it dies with the process and a killed run can be resumed at once), plus
 //! the checks that keep a run inside its own fresh subdirectory and the `opts.json` it records.
 
-use crate::options::Options;
 use anyhow::{bail, Context, Result};
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 /// Name of the lock file inside a run directory.
 pub const FILE: &str = ".lock";
-
-/// `--id` must name one new folder under `--out-dir`: not empty, not `.` or `..`, no path
-/// separators or control characters (the run would otherwise write into `--out-dir` itself, its
-/// parent, or somewhere else).
-pub fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || id == "." || id == ".." {
-        bail!("--id must name a run folder, found `{id}`");
-    }
-    if id.contains(['/', '\\']) || id.chars().any(char::is_control) {
-        bail!("--id must be a plain folder name (no path separators), found {id:?}");
-    }
-    Ok(())
-}
 
 /// The lock on a run directory, released when dropped (or when the process dies).
 #[derive(Debug)]
@@ -142,27 +128,6 @@ fn check_run_files(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes `opts.json` for a fresh run. On resume the file is kept as it is, except that a raised
-/// `--epoch` is recorded (said on stdout); device flags apply to this process only.
-pub fn record_options(dir: &Path, opts: &Options, resume: bool) -> Result<()> {
-    let path = dir.join(Options::FILE);
-    let mut o = opts.clone();
-    if resume {
-        o = Options::load(dir)?;
-        if o.epoch == opts.epoch {
-            return Ok(());
-        }
-        println!(
-            "recording --epoch {} (was {}) in {}",
-            opts.epoch,
-            o.epoch,
-            path.display()
-        );
-        o.epoch = opts.epoch;
-    }
-    crate::atomic::write_str(&path, &serde_json::to_string_pretty(&o)?)
-}
-
 /// A resumed run needs a checkpoint: a run killed during its first epoch has none yet.
 pub fn check_has_checkpoint(dir: &Path, ckpt: &Path) -> Result<()> {
     if !ckpt.exists() {
@@ -191,16 +156,6 @@ pub fn check_done(ckpt: &Path, done: usize, total: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_must_name_a_subdirectory() {
-        for bad in ["", ".", "..", "a/b", "/abs", "a\\b", "x\ny"] {
-            assert!(check_id(bad).is_err(), "{bad:?}");
-        }
-        for good in ["run1", "spiral-20250101-120000", ".hidden", "a.b"] {
-            assert!(check_id(good).is_ok(), "{good:?}");
-        }
-    }
 
     #[test]
     fn second_lock_fails_at_once_and_drop_releases() {

@@ -9,7 +9,7 @@ use crate::metrics::ClusterScores;
 use crate::model::{self, Model};
 use crate::objective::{self, ObjectiveKind, TermValues};
 use crate::optim::Adam;
-use crate::options::{DataSet, Options};
+use crate::options::{DataSet, Options, Valid};
 use crate::record::{csv_lower_bound, metrics_up_to};
 use crate::rng::{self, stream};
 use crate::{atomic, checkpoint};
@@ -42,7 +42,7 @@ fn load_data(opts: &Options) -> Result<(Dataset, Option<data::table::Fitted>)> {
         },
         DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
         // Applies --train-size itself (before fitting the scaling).
-        DataSet::Table => return data::table::load(opts).map(|(d, f)| (d, Some(f))),
+        DataSet::Table => return data::table::load(&opts.table_spec()?).map(|(d, f)| (d, Some(f))),
     }?;
     if let Some(n) = opts.train_size {
         dataset.train = dataset.train.head(n, dataset.dy);
@@ -130,13 +130,9 @@ impl Run {
         let device = crate::device::select(given.gpu, given.gpu_id)?;
         let (dataset, fitted) = load_data(given)?;
         let mut opts = match fitted {
-            Some(f) => f.recorded_in(given),
+            Some(f) => given.with_fitted(f)?,
             None => given.clone(),
         };
-        if opts.data_set == DataSet::Table {
-            // The model-size bounds, now that the table's width is known.
-            opts.validate()?;
-        }
         let model = Model::new(&opts, &dataset.shape(), &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
         let (start, rows) = Self::restore(&dir, &opts, &model, &mut adam, resume)?;
@@ -150,7 +146,7 @@ impl Run {
             opts.init_from = Some(crate::options::InitFrom { run: src, epoch });
         }
         // On resume this records a raised --epoch for the next resume, and nothing else.
-        crate::run_lock::record_options(&dir, &opts, resume)?;
+        crate::options::record_options(&dir, &opts, resume)?;
         let (n, b) = (dataset.train.n, opts.batch_size);
         let steps = epoch::steps(n, b, Tail::DropSingle);
         if steps == 0 {
@@ -446,8 +442,7 @@ fn init_from_run(src: &Path, opts: &Options, model: &Model) -> Result<usize> {
 
 /// Trains from scratch (`resume == false`) or continues the checkpoint in `run_dir(opts)`:
 /// each epoch trains, scores, writes its outputs, and checks the stopping rules.
-pub fn train(opts: &Options, resume: bool) -> Result<Summary> {
-    opts.validate()?;
+pub fn train(opts: &Valid, resume: bool) -> Result<Summary> {
     let (mut run, start, mut rows) = Run::open(opts, resume)?;
     let (epochs, k) = (run.opts.epoch, run.opts.k);
     let mut lower_bounds: Vec<f64> = rows.iter().filter_map(|r| csv_lower_bound(r)).collect();

@@ -159,11 +159,11 @@ fn table_refuses_flags_that_do_nothing_for_it() {
 fn options_of(args: &[&str]) -> anyhow::Result<gmvae::options::Options> {
     let cli = Cli::try_parse_from(args)?;
     let (preset, train) = cli.command.training().unwrap();
-    let mut o = train.resolve(preset)?;
-    if let Sub::Table(t) = &cli.command {
-        t.table.apply(&mut o)?;
-    }
-    Ok(o)
+    let table = match &cli.command {
+        Sub::Table(t) => Some(&t.table),
+        _ => None,
+    };
+    Ok((*train.resolve(preset, table)?).clone())
 }
 
 #[test]

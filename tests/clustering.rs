@@ -55,7 +55,10 @@ fn train(
     (o.hidden_size, o.x_size, o.w_size, o.k) = (128, 16, 8, k);
     (o.epoch, o.seed, o.visual_gen, o.dump_size) = (20, seed, 0, 10);
     tweak(&mut o);
-    gmvae::train::train(&o, false).unwrap().last.unwrap()
+    gmvae::train::train(&o.clone().validated().unwrap(), false)
+        .unwrap()
+        .last
+        .unwrap()
 }
 
 /// Trains K = 16 components on the 10 prototypes and checks the clusters: the partition matches

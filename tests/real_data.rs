@@ -39,7 +39,7 @@ fn real_mnist_fc_trains_on_a_subset() {
     let mut o = Options::preset("mnist_fc").unwrap();
     (o.data_dir, o.out_dir, o.id) = (root.join("mnist"), d.path().to_path_buf(), "mnist".into());
     (o.epoch, o.train_size, o.dump_size) = (1, Some(500), 200);
-    let s = gmvae::train::train(&o, false).unwrap();
+    let s = gmvae::train::train(&o.clone().validated().unwrap(), false).unwrap();
     // The preset's network: Dx = 10, no q(z|y) head (tests/model.rs derives the count).
     assert_eq!(s.parameters, 4_338_384);
     let r = s.last.unwrap();
@@ -68,7 +68,7 @@ fn original_spiral_files_agree_and_train_without_labels() {
     let mut o = Options::preset("spiral").unwrap();
     (o.out_dir, o.id, o.epoch) = (d.path().to_path_buf(), "file".into(), 1);
     o.data = Some(root.join("gmvae_spiral.t7"));
-    let s = gmvae::train::train(&o, false).unwrap();
+    let s = gmvae::train::train(&o.clone().validated().unwrap(), false).unwrap();
     let r = s.last.unwrap();
     assert!(
         r.test.is_none() && r.train_acc.is_none(),
@@ -88,7 +88,7 @@ fn gmvae_trains_on_the_serket_images() {
     (o.out_dir, o.id, o.epoch, o.k) = (d.path().to_path_buf(), "srk".into(), 1, 10);
     o.data = Some(root.join("serket/VAE+GMM+MLDA/data.zip"));
     (o.train_size, o.dump_size, o.hidden_size) = (Some(300), 300, 64);
-    let s = gmvae::train::train(&o, false).unwrap();
+    let s = gmvae::train::train(&o.clone().validated().unwrap(), false).unwrap();
     let r = s.last.unwrap();
     // Scored on the same 300 images it trained on, like Serket: the scores in metrics.csv are
     // those of the cluster posterior rows (p(z|x,w) under the preset's v2 objective) dumped for

@@ -49,7 +49,7 @@ fn short_training_improves_the_lower_bound_and_writes_outputs() {
     // alpha = 0: the CV term (which trades lower bound for confident clusters) is off.
     let mut o = small_spiral(d.path(), "run", 8);
     o.cv_weight = 0.0;
-    let s = train::train(&o, false).unwrap();
+    let s = train::train(&o.clone().validated().unwrap(), false).unwrap();
     assert_eq!(s.parameters, 26_752);
     let rows = metrics(&s.run_dir);
     assert_eq!(rows.len(), 8);
@@ -79,15 +79,26 @@ fn short_training_improves_the_lower_bound_and_writes_outputs() {
             .unwrap();
     assert_eq!(opts, o);
     // A second fresh run into the same directory is refused rather than overwriting it.
-    let e = format!("{:#}", train::train(&o, false).unwrap_err());
+    let e = format!(
+        "{:#}",
+        train::train(&o.clone().validated().unwrap(), false).unwrap_err()
+    );
     assert!(e.contains("--resume"), "{e}");
 }
 
 #[test]
 fn same_seed_same_numbers_and_resume_matches_uninterrupted() {
     let d = tempfile::tempdir().unwrap();
-    let full = train::train(&small_spiral(d.path(), "full", 4), false).unwrap();
-    let again = train::train(&small_spiral(d.path(), "again", 4), false).unwrap();
+    let full = train::train(
+        &small_spiral(d.path(), "full", 4).validated().unwrap(),
+        false,
+    )
+    .unwrap();
+    let again = train::train(
+        &small_spiral(d.path(), "again", 4).validated().unwrap(),
+        false,
+    )
+    .unwrap();
     assert_eq!(
         numbers(&metrics(&full.run_dir)),
         numbers(&metrics(&again.run_dir))
@@ -95,16 +106,24 @@ fn same_seed_same_numbers_and_resume_matches_uninterrupted() {
 
     let mut other = small_spiral(d.path(), "seed2", 4);
     other.seed = 2;
-    let other = train::train(&other, false).unwrap();
+    let other = train::train(&other.clone().validated().unwrap(), false).unwrap();
     assert_ne!(
         numbers(&metrics(&full.run_dir)),
         numbers(&metrics(&other.run_dir))
     );
 
     // Stop after 2 epochs, then resume to 4: same numbers as the uninterrupted run.
-    let part = train::train(&small_spiral(d.path(), "part", 2), false).unwrap();
+    let part = train::train(
+        &small_spiral(d.path(), "part", 2).validated().unwrap(),
+        false,
+    )
+    .unwrap();
     assert_eq!(metrics(&part.run_dir).len(), 2);
-    let resumed = train::train(&small_spiral(d.path(), "part", 4), true).unwrap();
+    let resumed = train::train(
+        &small_spiral(d.path(), "part", 4).validated().unwrap(),
+        true,
+    )
+    .unwrap();
     assert_eq!(
         numbers(&metrics(&resumed.run_dir)),
         numbers(&metrics(&full.run_dir))
@@ -117,7 +136,7 @@ fn plateau_stops_early_and_marks_the_run_done() {
     let mut o = small_spiral(d.path(), "plateau", 6);
     // Any gain below 10^9 is a plateau: stops after epoch 2 (the first with a 1-epoch window).
     (o.plateau_epochs, o.plateau_tol) = (1, 1e9);
-    let s = train::train(&o, false).unwrap();
+    let s = train::train(&o.clone().validated().unwrap(), false).unwrap();
     assert_eq!(metrics(&s.run_dir).len(), 2);
     let done: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s.run_dir.join(train::DONE_FILE)).unwrap())
@@ -129,7 +148,7 @@ fn plateau_stops_early_and_marks_the_run_done() {
     // Without the rule the same run goes on to the end and is marked done there.
     let mut all = small_spiral(d.path(), "all", 3);
     all.plateau_epochs = 0;
-    let s = train::train(&all, false).unwrap();
+    let s = train::train(&all.clone().validated().unwrap(), false).unwrap();
     assert_eq!(metrics(&s.run_dir).len(), 3);
     assert!(std::fs::read_to_string(s.run_dir.join(train::DONE_FILE))
         .unwrap()
@@ -142,7 +161,7 @@ fn v2_objective_and_reset_adam_train() {
     let mut o = small_spiral(d.path(), "v2", 3);
     o.objective = gmvae::objective::ObjectiveKind::V2;
     o.n_mc = 2;
-    let s = train::train(&o, false).unwrap();
+    let s = train::train(&o.clone().validated().unwrap(), false).unwrap();
     assert_eq!(
         s.parameters,
         26_752 - (100 * 8 + 8),
@@ -151,7 +170,7 @@ fn v2_objective_and_reset_adam_train() {
     assert!(s.last.unwrap().lower_bound().is_finite());
     let mut o = small_spiral(d.path(), "reset", 2);
     o.adam_reset = true;
-    assert!(train::train(&o, false)
+    assert!(train::train(&o.clone().validated().unwrap(), false)
         .unwrap()
         .last
         .unwrap()
@@ -162,7 +181,11 @@ fn v2_objective_and_reset_adam_train() {
 #[test]
 fn init_from_starts_a_new_run_from_another_runs_weights() {
     let d = tempfile::tempdir().unwrap();
-    let src = train::train(&small_spiral(d.path(), "src", 6), false).unwrap();
+    let src = train::train(
+        &small_spiral(d.path(), "src", 6).validated().unwrap(),
+        false,
+    )
+    .unwrap();
     let src_rows = metrics(&src.run_dir);
 
     // The weights are read exactly: every variable of a model built for a new run equals the
@@ -206,8 +229,12 @@ fn init_from_starts_a_new_run_from_another_runs_weights() {
         run: src.run_dir.clone(),
         epoch: 0,
     });
-    let f = train::train(&from, false).unwrap();
-    let fresh = train::train(&small_spiral(d.path(), "fresh", 1), false).unwrap();
+    let f = train::train(&from.clone().validated().unwrap(), false).unwrap();
+    let fresh = train::train(
+        &small_spiral(d.path(), "fresh", 1).validated().unwrap(),
+        false,
+    )
+    .unwrap();
     let rec = |r: &Vec<String>| r[2].parse::<f64>().unwrap();
     let (first, last) = (rec(&src_rows[0]), rec(&src_rows[5]));
     let (f_rec, fresh_rec) = (
@@ -231,14 +258,17 @@ fn init_from_starts_a_new_run_from_another_runs_weights() {
     );
     let mut more = recorded.clone();
     more.epoch = 2;
-    train::train(&more, true).unwrap();
+    train::train(&more.clone().validated().unwrap(), true).unwrap();
     assert_eq!(metrics(&f.run_dir).len(), 2);
 
     // Other networks are refused, naming the setting, before the run writes its opts.json.
     let mut other = small_spiral(d.path(), "otherk", 1);
     other.k = 4;
     other.init_from = from.init_from.clone();
-    let e = format!("{:#}", train::train(&other, false).unwrap_err());
+    let e = format!(
+        "{:#}",
+        train::train(&other.clone().validated().unwrap(), false).unwrap_err()
+    );
     assert!(
         e.contains("--init-from") && e.contains("-K: 8 there, 4 here"),
         "{e}"

@@ -29,7 +29,9 @@ fn tiny_run(out: &Path, id: &str, preset: &str, data_dir: &Path) -> PathBuf {
         (o.hidden_size, o.x_size, o.w_size, o.k, o.batch_size) = (16, 4, 4, 3, 10);
         (o.visual_gen, o.data_dir) = (0, data_dir.to_path_buf());
     }
-    gmvae::train::train(&o, false).unwrap().run_dir
+    gmvae::train::train(&o.clone().validated().unwrap(), false)
+        .unwrap()
+        .run_dir
 }
 
 fn copy_run(from: &Path, to: &Path) -> String {

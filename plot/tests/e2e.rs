@@ -9,7 +9,8 @@ use std::io::Write;
 use std::path::Path;
 
 fn train(o: &Options) {
-    let summary = gmvae::train::train(o, false).expect("tiny training run failed");
+    let summary = gmvae::train::train(&o.clone().validated().unwrap(), false)
+        .expect("tiny training run failed");
     assert_eq!(summary.last.map(|r| r.epoch), Some(o.epoch));
 }
 

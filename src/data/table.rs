@@ -5,10 +5,10 @@
 use super::reader::TableReader;
 use super::scale::{LikelihoodChoice, Scale, Scaler};
 use super::{Dataset, Split};
-use crate::options::{Layer, Options};
 use crate::rng::{self, stream};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// What training found out about the table: stored in `opts.json` and `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,74 +20,22 @@ pub struct Fitted {
     pub columns: Option<Vec<String>>,
 }
 
-impl Fitted {
-    /// The options a run records in opts.json and trains with: `opts` plus this fit (the
-    /// scaling in `table.fitted`, the likelihood as `continuous`), so that `predict`, `export`
-    /// and `--resume` read what training used.
-    pub fn recorded_in(self, opts: &Options) -> Options {
-        let mut o = opts.clone();
-        o.continuous = self.likelihood == LikelihoodChoice::Gaussian;
-        o.table.get_or_insert_with(Default::default).fitted = Some(self);
-        o
-    }
-}
-
-crate::options::decl::declare_options! {
-    /// The table preset's own settings (part of [`Options`]), one row per setting as in
-    /// [`Options`]' table.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    pub struct TableOptions;
-    /// The table preset's flags (`gmvae table --help`).
-    pub struct TableArgs;
-    ids TableOpt, given TableGiven, layers Layer;
-    fields {
-        /// Column holding class labels (used only for scores; never trained on): a header name or a
-        /// 0-based index. For safetensors, the name of a 1-D labels tensor.
-        label_column: Option<String> = { main: None }
-            => 0 some String [.value_name("NAME|INDEX")];
-        /// Safetensors: the 2-D data tensor (default: the file's only 2-D tensor).
-        tensor: Option<String> = { main: None } => 10 some String;
-        /// Scaling fitted on the training rows and stored with the model [default: auto = none when
-        /// every value is in [0,1], else standardize].
-        scale: Scale = { main: Scale::Auto } => 20 set Scale;
-        /// Likelihood p(y|x) [default: auto = bernoulli when every scaled value is in [0,1], else
-        /// gaussian].
-        likelihood: LikelihoodChoice = { main: LikelihoodChoice::Auto } => 30 set LikelihoodChoice;
-        /// Share of rows held out (seeded by --seed) for the test scores.
-        // 0: evaluate on the training rows.
-        test_fraction: f64 = { main: 0.0 } => 40 set f64;
-        /// What training found out about the table.
-        fitted: Option<Fitted> = { main: None };
-    }
-    flags {}
-}
-
-impl Default for TableOptions {
-    fn default() -> Self {
-        Self::main_layer()
-    }
-}
-
-impl TableOptions {
-    pub fn validate(&self) -> Result<()> {
-        if !(0.0..1.0).contains(&self.test_fraction) {
-            bail!(
-                "--test-fraction must be in [0, 1), found {}",
-                self.test_fraction
-            );
-        }
-        Ok(())
-    }
-}
-
-impl TableArgs {
-    /// Puts these flags on top of `o.table` (the shared flags that mean nothing for a table were
-    /// refused already, by `TrainArgs::resolve`).
-    pub fn apply(&self, o: &mut Options) -> Result<()> {
-        let t = o.table.get_or_insert_with(TableOptions::default);
-        t.set_given(self.given(), |_| true);
-        o.validate()
-    }
+/// What to read and how: the table preset's settings as loading needs them
+/// (`Options::table_spec`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec<'a> {
+    pub path: &'a Path,
+    /// The label column: a header name or a 0-based index (safetensors: a 1-D tensor's name).
+    pub label_column: Option<&'a str>,
+    /// Safetensors: the 2-D data tensor.
+    pub tensor: Option<&'a str>,
+    pub scale: Scale,
+    pub likelihood: LikelihoodChoice,
+    /// Share of rows held out (seeded by `seed`) for the test scores.
+    pub test_fraction: f64,
+    pub seed: u64,
+    /// Train on the first N training rows only.
+    pub train_size: Option<usize>,
 }
 
 /// Dense class indices for labels as written: numeric labels in numeric order, others sorted as
@@ -122,51 +70,45 @@ fn rows_of(y: &[f32], d: usize, idx: &[usize]) -> Vec<f32> {
 
 /// The seeded held-out split of `n` rows: (training rows, held-out rows), each in file order so
 /// that predictions line up with the file's rows; `--train-size` keeps the first training rows.
-fn split_rows(
-    n: usize,
-    test_fraction: f64,
-    opts: &Options,
-    path: &std::path::Path,
-) -> Result<(Vec<usize>, Vec<usize>)> {
+fn split_rows(n: usize, spec: &Spec) -> Result<(Vec<usize>, Vec<usize>)> {
+    let test_fraction = spec.test_fraction;
     if n < 3 && test_fraction > 0.0 {
-        bail!("{}: {n} rows are too few to hold any out", path.display());
+        bail!(
+            "{}: {n} rows are too few to hold any out",
+            spec.path.display()
+        );
     }
     let n_test = if test_fraction > 0.0 {
         ((n as f64 * test_fraction).round() as usize).clamp(1, n - 2)
     } else {
         0
     };
-    let perm = rng::permutation(&mut rng::rng(opts.seed, stream::DATA), n);
+    let perm = rng::permutation(&mut rng::rng(spec.seed, stream::DATA), n);
     let (mut test_idx, mut train_idx) = (perm[..n_test].to_vec(), perm[n_test..].to_vec());
     test_idx.sort_unstable();
     train_idx.sort_unstable();
-    if let Some(m) = opts.train_size {
+    if let Some(m) = spec.train_size {
         train_idx.truncate(m);
     }
     Ok((train_idx, test_idx))
 }
 
-/// Loads the table `opts` names: splits off the held-out rows (seeded), fits the scaling on the
+/// Loads the table `spec` names: splits off the held-out rows (seeded), fits the scaling on the
 /// training rows and applies it to both, and settles `auto` choices. Returns the data set and
 /// what it settled: the scaling, the likelihood and the column names.
-pub fn load(opts: &Options) -> Result<(Dataset, Fitted)> {
-    let path = opts
-        .data
-        .as_ref()
-        .context("the table preset needs --data FILE")?;
-    let t = opts.table.clone().unwrap_or_default();
-    t.validate()?;
-    let mut reader = TableReader::open(path, t.label_column.as_deref(), t.tensor.as_deref())?;
+pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
+    let path = spec.path;
+    let mut reader = TableReader::open(path, spec.label_column, spec.tensor)?;
     let d = reader.d;
     let all = reader.read_all()?;
     let n = all.rows;
     let labels = all.labels.as_ref().map(|l| label_indices(l));
-    let (train_idx, test_idx) = split_rows(n, t.test_fraction, opts, path)?;
+    let (train_idx, test_idx) = split_rows(n, spec)?;
     let mut y_train = rows_of(&all.y, d, &train_idx);
-    let scale = t.scale.settle(&y_train);
+    let scale = spec.scale.settle(&y_train);
     let scaler = Scaler::fit(scale, &y_train, d);
     scaler.apply(&mut y_train);
-    let likelihood = t.likelihood.settle(&y_train);
+    let likelihood = spec.likelihood.settle(&y_train);
     let pick = |idx: &[usize]| {
         labels
             .as_ref()
@@ -186,14 +128,7 @@ pub fn load(opts: &Options) -> Result<(Dataset, Fitted)> {
         columns: reader.columns.clone(),
     };
     let classes = labels.as_ref().map(|(_, c)| c.len());
-    announce(
-        opts,
-        &t,
-        path,
-        (n, d, classes),
-        (train.n, test_idx.len()),
-        &fitted,
-    );
+    announce(spec, (n, d, classes), (train.n, test_idx.len()), &fitted);
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -211,9 +146,7 @@ pub fn load(opts: &Options) -> Result<(Dataset, Fitted)> {
 /// Says what was read and what `auto` settled: rows, columns, labels, the split, the scaling and
 /// the likelihood.
 fn announce(
-    opts: &Options,
-    t: &TableOptions,
-    path: &std::path::Path,
+    spec: &Spec,
     (n, d, classes): (usize, usize, Option<usize>),
     (n_train, n_test): (usize, usize),
     fitted: &Fitted,
@@ -222,16 +155,16 @@ fn announce(
     // Without labels, training says once that there are no scores.
     println!(
         "table: {} has {n} rows x {d} feature columns{}",
-        path.display(),
+        spec.path.display(),
         match classes {
             Some(c) => format!(
                 "; labels from column `{}` ({c} classes, scores only)",
-                t.label_column.as_deref().unwrap_or_default(),
+                spec.label_column.unwrap_or_default(),
             ),
             None => String::new(),
         }
     );
-    let auto_likelihood = match (t.likelihood, fitted.likelihood) {
+    let auto_likelihood = match (spec.likelihood, fitted.likelihood) {
         (LikelihoodChoice::Auto, LikelihoodChoice::Bernoulli) => {
             " (auto: every scaled value is in [0,1])"
         }
@@ -241,10 +174,10 @@ fn announce(
     println!(
         "table: {n_train} training rows, {n_test} held out (--test-fraction {}, seed {}); scaling \
          {}{}; likelihood {}{auto_likelihood}",
-        t.test_fraction,
-        opts.seed,
+        spec.test_fraction,
+        spec.seed,
         lower(&fitted.scaler.kind),
-        if t.scale == Scale::Auto {
+        if spec.scale == Scale::Auto {
             " (auto: by the value range)"
         } else {
             ""

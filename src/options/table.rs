@@ -1,0 +1,101 @@
+//! The table preset's own options (`gmvae table`), declared like [`super::Options`]' rows, and
+//! what loading a table needs of them ([`Spec`]).
+
+use super::{Layer, Options};
+use crate::data::scale::{LikelihoodChoice, Scale};
+use crate::data::table::{Fitted, Spec};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+super::decl::declare_options! {
+    /// The table preset's own settings (part of [`Options`]), one row per setting as in
+    /// [`Options`]' table.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    pub struct TableOptions;
+    /// The table preset's flags (`gmvae table --help`).
+    pub struct TableArgs;
+    ids TableOpt, given TableGiven, layers Layer;
+    fields {
+        /// Column holding class labels (used only for scores; never trained on): a header name or a
+        /// 0-based index. For safetensors, the name of a 1-D labels tensor.
+        label_column: Option<String> = { main: None }
+            => 0 some String [.value_name("NAME|INDEX")];
+        /// Safetensors: the 2-D data tensor (default: the file's only 2-D tensor).
+        tensor: Option<String> = { main: None } => 10 some String;
+        /// Scaling fitted on the training rows and stored with the model [default: auto = none when
+        /// every value is in [0,1], else standardize].
+        scale: Scale = { main: Scale::Auto } => 20 set Scale;
+        /// Likelihood p(y|x) [default: auto = bernoulli when every scaled value is in [0,1], else
+        /// gaussian].
+        likelihood: LikelihoodChoice = { main: LikelihoodChoice::Auto } => 30 set LikelihoodChoice;
+        /// Share of rows held out (seeded by --seed) for the test scores.
+        // 0: evaluate on the training rows.
+        test_fraction: f64 = { main: 0.0 } => 40 set f64;
+        /// What training found out about the table.
+        fitted: Option<Fitted> = { main: None };
+    }
+    flags {}
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        Self::main_layer()
+    }
+}
+
+impl TableOptions {
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            bail!(
+                "--test-fraction must be in [0, 1), found {}",
+                self.test_fraction
+            );
+        }
+        Ok(())
+    }
+}
+
+impl TableArgs {
+    /// Puts these flags on top of `o.table` (`TrainArgs::resolve` validates the result).
+    pub fn apply(&self, o: &mut Options) {
+        let t = o.table.get_or_insert_with(TableOptions::default);
+        t.set_given(self.given(), |_| true);
+    }
+}
+
+impl Options {
+    /// What loading the table needs: `--data`, the table's settings, `--seed` and
+    /// `--train-size`.
+    pub fn table_spec(&self) -> Result<Spec<'_>> {
+        let path = self
+            .data
+            .as_deref()
+            .context("the table preset needs --data FILE")?;
+        let t = self.table.as_ref().context("table options missing")?;
+        Ok(Spec {
+            path,
+            label_column: t.label_column.as_deref(),
+            tensor: t.tensor.as_deref(),
+            scale: t.scale,
+            likelihood: t.likelihood,
+            test_fraction: t.test_fraction,
+            seed: self.seed,
+            train_size: self.train_size,
+        })
+    }
+
+    /// The options a run records in opts.json and trains with: these plus what loading the
+    /// table settled (the scaling in `table.fitted`, the likelihood as `continuous`), so that
+    /// `predict`, `export` and `--resume` read what training used. Checks what depends on the
+    /// table: the model's size on its width, and that `--binarize` meets Bernoulli data.
+    pub fn with_fitted(&self, fitted: Fitted) -> Result<Options> {
+        self.check_model_size(fitted.scaler.shift.len().max(1))?;
+        let mut o = self.clone();
+        o.continuous = fitted.likelihood == LikelihoodChoice::Gaussian;
+        if o.binarize && o.continuous {
+            bail!("--binarize draws Bernoulli data for the Bernoulli likelihood; it cannot be combined with --continuous 1");
+        }
+        o.table.get_or_insert_with(Default::default).fitted = Some(fitted);
+        Ok(o)
+    }
+}
