@@ -14,7 +14,7 @@ use gmvae::optim::Adam;
 use gmvae::options::Options;
 use gmvae::perf::{flops, machine, peer};
 use gmvae::rng::{self, stream};
-use gmvae::train::{self, Model};
+use gmvae::train::Model;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -137,12 +137,12 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         test: None,
     };
     let model = Model::new(&opts, &dataset, device)?;
-    let layers = flops::layers(&train::model_config(&opts, &dataset)?, b, opts.n_mc);
+    let layers = flops::layers(&model.net, b, opts.n_mc);
     // The FLOP count is only as good as its layer list: it must add up to the real model.
     if flops::parameter_count(&layers) != model.parameter_count() {
         bail!(
-            "{}: the FLOP counter's layer list has {} parameters, the model {}; update \
-             src/perf/flops.rs to the network",
+            "{}: the FLOP counter's layer list has {} parameters, the model {}; a layer is \
+             missing from the networks' `layers()` (models/src/)",
             preset.name(),
             flops::parameter_count(&layers),
             model.parameter_count()
