@@ -234,6 +234,7 @@ pub fn ari(assign: &[usize], labels: &[usize]) -> Result<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn usage_counts_argmax_components_and_confidence() {
@@ -248,12 +249,12 @@ mod tests {
         assert!((u.mean_max_q - (0.7 + 0.4 + 0.9) / 3.0).abs() < 1e-6);
         assert!(Usage::from_q(&q, 5).is_err());
     }
-    use super::*;
 
     #[test]
     fn aae_rule_uses_most_confident_example() {
-        // 4 points, 3 clusters. Cluster 0's most confident point is row 0 (label 0); cluster 1's
-        // is row 3 (label 1); cluster 2 is never an argmax but its most confident row is 2.
+        // 4 points, 3 clusters; every cluster is some row's argmax (assign: 0, 0, 2, 1). Each
+        // cluster's most confident row: c0 row 0 (label 0), c1 row 3 (label 1), c2 row 2
+        // (label 1). Hits: row 0 yes, row 1 (label 1, c0 -> 0) no, rows 2 and 3 yes => 3/4.
         let q = [
             0.9, 0.1, 0.0, //
             0.6, 0.3, 0.1, //
@@ -261,9 +262,34 @@ mod tests {
             0.1, 0.8, 0.1,
         ];
         let labels = [0, 1, 1, 1];
-        // cluster labels: c0->0, c1->1, c2->label of row 2 = 1. assign: 0,0,2,1.
-        // hits: row0 yes, row1 (label1 vs 0) no, row2 (c2->1) yes, row3 yes => 3/4
         assert_eq!(aae_accuracy(&q, 3, &labels).unwrap(), 0.75);
+    }
+
+    #[test]
+    fn aae_rule_differs_from_majority_vote() {
+        // Cluster 0 holds rows 0, 1, 2 with labels 0, 1, 1: its most confident row (0.95) has
+        // label 0, the majority label is 1. Cluster 1 holds row 3 (label 1).
+        let q = [
+            0.95f32, 0.05, //
+            0.6, 0.4, //
+            0.7, 0.3, //
+            0.2, 0.8,
+        ];
+        let labels = [0, 1, 1, 1];
+        // AAE: c0 -> 0, c1 -> 1; rows 0 and 3 hit => 2/4.
+        assert_eq!(aae_accuracy(&q, 2, &labels).unwrap(), 0.5);
+        // Majority vote: c0 -> 1 (2 hits), c1 -> 1 (1 hit) => 3/4.
+        let assign = argmax_rows(&q, 2, 4).unwrap();
+        assert_eq!(majority_accuracy(&assign, &labels).unwrap(), 0.75);
+        // A cluster that is nobody's argmax labels nothing: column 2 is most confident on row
+        // 1 (label 1), but every row's argmax is 0 or 1, so the score is unchanged.
+        let q3 = [
+            0.95f32, 0.05, 0.0, //
+            0.5, 0.1, 0.4, //
+            0.7, 0.3, 0.0, //
+            0.2, 0.8, 0.0,
+        ];
+        assert_eq!(aae_accuracy(&q3, 3, &labels).unwrap(), 0.5);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! and im2col and col2im are custom ops, each the other's adjoint, so candle's autograd derives
 //! every gradient from them and from matmul (gemm). Other devices keep candle's own kernels.
 
+use crate::layers::LayerShape;
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
 
@@ -288,6 +289,32 @@ impl ConvLayer {
             transposed,
         })
     }
+
+    /// This layer's shape on `size_in` x `size_in` inputs (square images only, as the presets').
+    pub(crate) fn shape(&self, size_in: usize) -> LayerShape {
+        let d = self.weight.dims();
+        let ((cin, cout), k) = if self.transposed {
+            ((d[0], d[1]), d[2])
+        } else {
+            ((d[1], d[0]), d[2])
+        };
+        let (stride, pad) = (self.stride, self.padding);
+        let size_out = if self.transposed {
+            ((size_in - 1) * stride + k).saturating_sub(2 * pad)
+        } else {
+            (size_in + 2 * pad).saturating_sub(k) / stride + 1
+        };
+        LayerShape::Conv {
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+            transposed: self.transposed,
+            size_in,
+            size_out,
+        }
+    }
 }
 
 impl Module for ConvLayer {
@@ -359,6 +386,33 @@ mod tests {
                     max_diff(&ours, &theirs) < 1e-4,
                     "conv_transpose2d layer {i}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn listed_shape_is_the_forward_output() {
+        for &(cin, cout, k, s, p, size) in &LAYERS {
+            let vb = VarBuilder::zeros(DType::F32, &Device::Cpu);
+            let x = Tensor::zeros((1, cin, size, size), DType::F32, &Device::Cpu).unwrap();
+            let mut layers = vec![ConvLayer::transposed(cin, cout, k, s, p, vb.pp("t")).unwrap()];
+            if size + 2 * p >= k {
+                layers.push(ConvLayer::new(cin, cout, k, s, p, vb.pp("c")).unwrap());
+            }
+            for layer in layers {
+                let shape = layer.shape(size);
+                let y = layer.forward(&x).unwrap();
+                let LayerShape::Conv {
+                    cin: i,
+                    cout: o,
+                    size_out,
+                    ..
+                } = shape
+                else {
+                    panic!("{shape:?} is not a convolution")
+                };
+                assert_eq!((i, o), (cin, cout), "{shape:?}");
+                assert_eq!(y.dims()[1..], [cout, size_out, size_out], "{shape:?}");
             }
         }
     }

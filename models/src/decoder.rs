@@ -1,5 +1,6 @@
 use crate::config::{GmvaeConfig, Likelihood, Network};
 use crate::conv::ConvTranspose2d;
+use crate::layers::{self, LayerShape};
 use crate::recognition::{bn, bounded_logvar};
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{linear, BatchNorm, Linear, VarBuilder};
@@ -110,6 +111,21 @@ impl Decoder {
                 None
             },
         })
+    }
+
+    /// The layers from x to the output head(s); the transposed convolutions start at 1x1.
+    pub fn layers(&self) -> Vec<LayerShape> {
+        let mut v = match &self.body {
+            Body::Fc { l1, l2 } => vec![layers::linear(l1), layers::linear(l2)],
+            Body::Conv { input, bn, stages } => {
+                let mut v = vec![layers::linear(input), layers::batch_norm(bn)];
+                let chain = stages.iter().map(|s| (&s.deconv, s.bn.as_ref()));
+                v.extend(layers::conv_chain(1, chain));
+                v
+            }
+        };
+        v.extend(self.out.iter().chain(&self.out_logvar).map(layers::linear));
+        v
     }
 
     /// p(y|x) for latents x `[B, Dx]`; outputs are flattened to `[B, Dy]`.

@@ -10,6 +10,7 @@ mod config;
 pub mod conv;
 mod decoder;
 mod init;
+mod layers;
 pub mod par;
 mod prior;
 mod recognition;
@@ -18,6 +19,7 @@ pub mod vmath;
 pub use config::{GmvaeConfig, Likelihood, Network};
 pub use decoder::{Decoder, YDistribution};
 pub use init::torch7_init;
+pub use layers::{LayerShape, Part};
 pub use prior::{MixturePrior, PriorNet};
 pub use recognition::{Posterior, Recognition};
 
@@ -43,6 +45,19 @@ impl Gmvae {
             prior: PriorNet::new(&config, vb.pp("prior"))?,
             config,
         })
+    }
+
+    /// Every layer with learned weights, read from the built networks (recognition, decoder,
+    /// prior net, each in forward order), with the net it belongs to.
+    pub fn layers(&self) -> Vec<(Part, LayerShape)> {
+        let nets = [
+            (Part::Recognition, self.recognition.layers()),
+            (Part::Decoder, self.decoder.layers()),
+            (Part::Prior, self.prior.layers()),
+        ];
+        nets.into_iter()
+            .flat_map(|(part, layers)| layers.into_iter().map(move |l| (part, l)))
+            .collect()
     }
 
     /// Decoder p(y|x) on a batch of latents x `[B, Dx]`.

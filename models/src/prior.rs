@@ -1,4 +1,5 @@
 use crate::config::GmvaeConfig;
+use crate::layers::{self, LayerShape};
 use crate::recognition::bounded_logvar;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
@@ -31,6 +32,13 @@ impl PriorNet {
             k: c.k,
             dx: c.dx,
         })
+    }
+
+    /// The layers: w's hidden layer, then the fused mean and log-variance heads.
+    pub fn layers(&self) -> Vec<LayerShape> {
+        [&self.hidden, &self.mean, &self.logvar]
+            .map(layers::linear)
+            .to_vec()
     }
 
     /// The mixture components at each w `[B, Dw]`.

@@ -1,5 +1,6 @@
 use crate::config::{GmvaeConfig, Network};
 use crate::conv::Conv2d;
+use crate::layers::{self, LayerShape};
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{batch_norm, linear, BatchNorm, Linear, VarBuilder};
 
@@ -146,6 +147,25 @@ impl Recognition {
                 None
             },
         })
+    }
+
+    /// The layers, trunk first, then the heads of q(x|y), q(w|y) (and q(z|y)).
+    pub fn layers(&self) -> Vec<LayerShape> {
+        let mut v = vec![];
+        match &self.trunk {
+            Trunk::Fc(stages) => {
+                for s in stages {
+                    v.extend([layers::linear(&s.layer), layers::batch_norm(&s.bn)]);
+                }
+            }
+            Trunk::Conv { shape, stages } => {
+                let chain = stages.iter().map(|s| (&s.layer, Some(&s.bn)));
+                v = layers::conv_chain(shape[1], chain);
+            }
+        }
+        let heads = [&self.mean_x, &self.logvar_x, &self.mean_w, &self.logvar_w];
+        v.extend(heads.into_iter().chain(&self.qz).map(layers::linear));
+        v
     }
 
     /// The trunk's features h `[N, H]`, which every head reads.

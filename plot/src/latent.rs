@@ -102,23 +102,15 @@ pub fn render_latent(dump: &LatentDump, color_by: ColorBy, out: &Path) -> Result
         *counts.entry(p.1).or_default() += 1;
     }
     render_png(out, SIZE, |root| {
-        let (chart_area, legend_area) = root.split_horizontally(SIZE.0 - 190);
-        let mut chart = ChartBuilder::on(&chart_area)
-            .caption(&title, style::title_font())
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xr.clone(), yr.clone())
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(xl.as_str())
-            .y_desc(yl.as_str())
-            .axis_desc_style(style::label_font())
-            .label_style(style::small_font())
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(plot_err)?;
+        let (chart_area, legend_area) = style::split_legend(root, style::LEGEND_WIDTH);
+        let mut chart = style::scatter_chart(
+            &chart_area,
+            &title,
+            style::title_font(),
+            (xr.clone(), &xl),
+            (yr.clone(), &yl),
+        )
+        .map_err(plot_err)?;
         // In label mode component k has no colour of its own among the points: draw it grey.
         let ring_color = |k: usize| match color_by {
             ColorBy::Cluster => style::color(k),
@@ -172,8 +164,7 @@ pub fn render_latent(dump: &LatentDump, color_by: ColorBy, out: &Path) -> Result
             ColorBy::Cluster => "Cluster (points)",
             ColorBy::Label => "Label (points)",
         };
-        style::draw_legend(&legend_area.margin(50, 10, 0, 5), heading, &entries)
-            .map_err(plot_err)?;
+        style::draw_legend(&legend_area, heading, &entries).map_err(plot_err)?;
         Ok(())
     })
 }

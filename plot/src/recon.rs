@@ -75,23 +75,15 @@ fn render_points(dump: &LatentDump, out: &Path) -> Result<()> {
     classes.sort_unstable();
     classes.dedup();
     render_png(out, SCATTER_SIZE, |root| {
-        let (chart_area, legend_area) = root.split_horizontally(SCATTER_SIZE.0 - 190);
-        let mut chart = ChartBuilder::on(&chart_area)
-            .caption(&title, style::title_font())
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xr.clone(), yr.clone())
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc(xl)
-            .y_desc(yl)
-            .axis_desc_style(style::label_font())
-            .label_style(style::small_font())
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(plot_err)?;
+        let (chart_area, legend_area) = style::split_legend(root, style::LEGEND_WIDTH);
+        let mut chart = style::scatter_chart(
+            &chart_area,
+            &title,
+            style::title_font(),
+            (xr.clone(), xl),
+            (yr.clone(), yl),
+        )
+        .map_err(plot_err)?;
         let grey = RGBColor(150, 150, 150);
         chart
             .draw_series(
@@ -113,8 +105,7 @@ fn render_points(dump: &LatentDump, out: &Path) -> Result<()> {
                 format!("recon, cluster {c}"),
             )
         }));
-        style::draw_legend(&legend_area.margin(50, 10, 0, 5), "Points", &entries)
-            .map_err(plot_err)?;
+        style::draw_legend(&legend_area, "Points", &entries).map_err(plot_err)?;
         Ok(())
     })
 }

@@ -319,29 +319,21 @@ pub fn render_scatter(
         let (head, body) = root.split_vertically(40);
         head.draw(&Text::new(title.clone(), (16, 10), style::heading_font()))
             .map_err(plot_err)?;
-        let (charts, legend) = body.split_horizontally(size.0 - 190);
+        let (charts, legend) = style::split_legend(&body, style::LEGEND_WIDTH);
         let halves = charts.split_evenly((1, 2));
         let captions = [
             format!("before: round {ra}{}", c.notes[0]),
             format!("after: round {rb}{}", c.notes[1]),
         ];
         for (i, area) in halves.iter().enumerate() {
-            let mut chart = ChartBuilder::on(area)
-                .caption(&captions[i], style::heading_font())
-                .margin(12)
-                .x_label_area_size(45)
-                .y_label_area_size(60)
-                .build_cartesian_2d(xr.clone(), yr.clone())
-                .map_err(plot_err)?;
-            chart
-                .configure_mesh()
-                .x_desc(xl.as_str())
-                .y_desc(yl.as_str())
-                .axis_desc_style(style::label_font())
-                .label_style(style::small_font())
-                .light_line_style(WHITE.mix(0.0))
-                .draw()
-                .map_err(plot_err)?;
+            let mut chart = style::scatter_chart(
+                area,
+                &captions[i],
+                style::heading_font(),
+                (xr.clone(), &xl),
+                (yr.clone(), &yl),
+            )
+            .map_err(plot_err)?;
             chart
                 .draw_series(
                     ba.points[i]
@@ -352,7 +344,7 @@ pub fn render_scatter(
                 )
                 .map_err(plot_err)?;
         }
-        style::draw_legend(&legend.margin(50, 10, 0, 5), c.heading, &entries).map_err(plot_err)?;
+        style::draw_legend(&legend, c.heading, &entries).map_err(plot_err)?;
         Ok(())
     })
 }

@@ -1,5 +1,9 @@
-//! Fonts, colours and markers shared by every picture, so a cluster has the same colour everywhere.
+//! Fonts, colours, markers and the chart frame shared by every picture, so a cluster has the same
+//! colour everywhere and the scatter and bar pictures line up.
 
+use plotters::chart::MeshStyle;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::sync::Once;
@@ -90,6 +94,80 @@ pub fn small_font() -> TextStyle<'static> {
     ("sans-serif", 13).into_font().color(&BLACK)
 }
 
+/// Width of the legend panel at the right of the scatter pictures.
+pub const LEGEND_WIDTH: u32 = 190;
+
+/// Splits `area` into the chart's area and, `legend_width` pixels wide at its right, the legend's.
+pub fn split_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    legend_width: u32,
+) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    area.split_horizontally(area.dim_in_pixel().0 - legend_width)
+}
+
+/// A 2-D chart with axes over the ranges `X` and `Y`.
+pub type Chart<'a, DB, X, Y> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<<X as AsRangedCoord>::CoordDescType, <Y as AsRangedCoord>::CoordDescType>,
+>;
+
+/// A chart filling `area` in the frame the scatter and bar pictures share: `caption` above it, the
+/// same margin and axis-label areas, axes over `x` and `y`.
+pub fn chart<'a, DB: DrawingBackend, X: AsRangedCoord, Y: AsRangedCoord>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    caption_font: TextStyle<'static>,
+    x: X,
+    y: Y,
+) -> Result<Chart<'a, DB, X, Y>, DrawingAreaErrorKind<DB::ErrorType>> {
+    ChartBuilder::on(area)
+        .caption(caption, caption_font)
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x, y)
+}
+
+/// The chart's axes, described `x_desc` and `y_desc`, in the pictures' fonts; the caller adds its
+/// own options and draws it.
+pub fn mesh<'a, 'b, DB: DrawingBackend, X, Y>(
+    chart: &'b mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+) -> MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+{
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style(label_font())
+        .label_style(small_font());
+    mesh
+}
+
+/// A scatter chart: `chart`'s frame with axes over `x` and `y`, each with its description, drawn
+/// without the light grid lines, which would clutter the points.
+pub fn scatter_chart<'a, DB: DrawingBackend, X: AsRangedCoord, Y: AsRangedCoord>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    caption_font: TextStyle<'static>,
+    (x, x_desc): (X, &str),
+    (y, y_desc): (Y, &str),
+) -> Result<Chart<'a, DB, X, Y>, DrawingAreaErrorKind<DB::ErrorType>>
+where
+    X::CoordDescType: ValueFormatter<<X::CoordDescType as Ranged>::ValueType>,
+    Y::CoordDescType: ValueFormatter<<Y::CoordDescType as Ranged>::ValueType>,
+{
+    let mut chart = self::chart(area, caption, caption_font, x, y)?;
+    mesh(&mut chart, x_desc, y_desc)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    Ok(chart)
+}
+
 /// Vertices of a five-pointed star of outer radius `r` pixels, centred on the origin.
 pub fn star(r: f64) -> Vec<(i32, i32)> {
     (0..10)
@@ -112,13 +190,16 @@ pub enum Marker {
     Bar(RGBColor),
 }
 
-/// Draws a legend as its own panel (beside the chart rather than over it, so it never hides
-/// points); entries shrink to fit when there are many clusters.
+/// Draws a legend in its own panel `area` (beside the chart rather than over it, so it never
+/// hides points), inset from the panel's edges; entries shrink to fit when there are many
+/// clusters.
 pub fn draw_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
+    area: &DrawingArea<DB, Shift>,
     heading: &str,
     entries: &[(Marker, String)],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    // Below the chart's caption, clear of its right edge.
+    let area = area.margin(50, 10, 0, 5);
     let (_, h) = area.dim_in_pixel();
     area.draw(&Text::new(heading.to_string(), (8, 10), heading_font()))?;
     let top = 38i32;

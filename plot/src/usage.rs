@@ -42,23 +42,20 @@ pub fn render_usage(dump: &LatentDump, out: &Path) -> Result<()> {
         .fold(1.0 / k as f64, f64::max);
     let title = format!("Cluster usage ({}, {} points)", run_caption(dump), dump.n);
     render_png(out, SIZE, |root| {
-        let (chart_area, legend_area) = root.split_horizontally(SIZE.0 - 210);
-        let mut chart = ChartBuilder::on(&chart_area)
-            .caption(&title, style::title_font())
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5f64..(k as f64 - 0.5), 0f64..top * 1.1)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
+        // Wider than the scatters' legend: its entries are phrases, not cluster numbers.
+        let (chart_area, legend_area) = style::split_legend(root, 210);
+        let mut chart = style::chart(
+            &chart_area,
+            &title,
+            style::title_font(),
+            -0.5f64..(k as f64 - 0.5),
+            0f64..top * 1.1,
+        )
+        .map_err(plot_err)?;
+        style::mesh(&mut chart, "cluster", "share of the data")
             .disable_x_mesh()
             .x_labels(k.min(30))
             .x_label_formatter(&|v| format!("{}", v.round() as i64))
-            .x_desc("cluster")
-            .y_desc("share of the data")
-            .axis_desc_style(style::label_font())
-            .label_style(style::small_font())
             .draw()
             .map_err(plot_err)?;
         chart
@@ -90,8 +87,7 @@ pub fn render_usage(dump: &LatentDump, out: &Path) -> Result<()> {
             (Marker::Line(BLACK), "argmax share".to_string()),
             (Marker::Line(RGBColor(80, 80, 80)), format!("uniform 1/{k}")),
         ];
-        style::draw_legend(&legend_area.margin(50, 10, 0, 5), "Bars", &entries)
-            .map_err(plot_err)?;
+        style::draw_legend(&legend_area, "Bars", &entries).map_err(plot_err)?;
         Ok(())
     })
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use clap::{Parser, ValueEnum};
 use gmvae::data::DataShape;
-use gmvae::model::{self, Model};
+use gmvae::model::Model;
 use gmvae::objective;
 use gmvae::optim::Adam;
 use gmvae::options::Options;
@@ -134,12 +134,12 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         image_shape: shape,
     };
     let model = Model::new(&opts, &data, device)?;
-    let layers = flops::layers(&model::config(&opts, &data)?, b, opts.n_mc);
+    let layers = flops::layers(&model.net, b, opts.n_mc);
     // The FLOP count is only as good as its layer list: it must add up to the real model.
     if flops::parameter_count(&layers) != model.parameter_count() {
         bail!(
-            "{}: the FLOP counter's layer list has {} parameters, the model {}; update \
-             src/perf/flops.rs to the network",
+            "{}: the FLOP counter's layer list has {} parameters, the model {}; a layer is \
+             missing from the networks' `layers()` (models/src/)",
             preset.name(),
             flops::parameter_count(&layers),
             model.parameter_count()

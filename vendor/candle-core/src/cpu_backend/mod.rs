@@ -1531,17 +1531,15 @@ impl Map2 for MatMul {
         let dst_rs = dst_strides[0];
         let dst_cs = dst_strides[1];
 
-        // gemm is called with read_dst = false and writes every element when k > 0, so the
-        // zero fill is only needed for an empty inner dimension.
-        let mut dst = if k == 0 {
-            vec![T::zero(); b * m * n]
-        } else {
-            let mut v = Vec::with_capacity(b * m * n);
-            // SAFETY: T is a plain number type; each element is written by gemm below before
-            // anything reads it.
-            unsafe { v.set_len(b * m * n) };
-            v
-        };
+        // gemm is called with read_dst = false and, for k > 0, writes every element, so the
+        // destination is not zero-filled: gemm writes into its spare capacity and its length is
+        // set afterwards. An empty inner dimension gives the zero matrix.
+        let len = b * m * n;
+        if k == 0 {
+            return Ok(vec![T::zero(); len]);
+        }
+        let mut dst: Vec<T> = Vec::with_capacity(len);
+        let dst_base = dst.spare_capacity_mut().as_mut_ptr().cast::<T>();
         let num_threads = crate::utils::get_num_threads();
         let parallelism = if num_threads > 1 {
             Parallelism::Rayon(num_threads)
@@ -1577,10 +1575,11 @@ impl Map2 for MatMul {
         for step in 0..b {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
-            let dst_p = &mut dst[step * c_skip..];
+            // SAFETY: step * c_skip + m * n <= len: within the allocation.
+            let dst_p = unsafe { dst_base.add(step * c_skip) };
             if parts > 1 {
                 let (dst_a, lhs_a, rhs_a) = (
-                    dst_p.as_mut_ptr() as usize,
+                    dst_p as usize,
                     lhs_p.as_ptr() as usize,
                     rhs_p.as_ptr() as usize,
                 );
@@ -1618,7 +1617,7 @@ impl Map2 for MatMul {
                     /* m: usize = */ m,
                     /* n: usize = */ n,
                     /* k: usize = */ k,
-                    /* dst: *mut T = */ dst_p.as_mut_ptr(),
+                    /* dst: *mut T = */ dst_p,
                     /* dst_cs: isize = */ dst_cs as isize,
                     /* dst_rs: isize = */ dst_rs as isize,
                     /* read_dst: bool = */ false,
@@ -1637,6 +1636,9 @@ impl Map2 for MatMul {
                 )
             }
         }
+        // SAFETY: every batch's m x n block, and so every element of 0..len, was written by
+        // gemm above (read_dst = false, k > 0).
+        unsafe { dst.set_len(len) };
         Ok(dst)
     }
 
