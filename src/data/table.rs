@@ -61,6 +61,14 @@ pub fn label_indices(labels: &[String]) -> (Vec<usize>, Vec<String>) {
     (labels.iter().map(|l| index[l.as_str()]).collect(), classes)
 }
 
+/// The held-out share must leave rows to train on.
+pub fn check_test_fraction(f: f64) -> Result<()> {
+    if !(0.0..1.0).contains(&f) {
+        bail!("--test-fraction must be in [0, 1), found {f}");
+    }
+    Ok(())
+}
+
 /// Rows `idx` of row-major `y` with `d` columns.
 fn rows_of(y: &[f32], d: usize, idx: &[usize]) -> Vec<f32> {
     idx.iter()
@@ -98,6 +106,7 @@ fn split_rows(n: usize, spec: &Spec) -> Result<(Vec<usize>, Vec<usize>)> {
 /// what it settled: the scaling, the likelihood and the column names.
 pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
     let path = spec.path;
+    check_test_fraction(spec.test_fraction)?;
     let mut reader = TableReader::open(path, spec.label_column, spec.tensor)?;
     let d = reader.d;
     let all = reader.read_all()?;

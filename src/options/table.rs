@@ -45,13 +45,7 @@ impl Default for TableOptions {
 
 impl TableOptions {
     pub fn validate(&self) -> Result<()> {
-        if !(0.0..1.0).contains(&self.test_fraction) {
-            bail!(
-                "--test-fraction must be in [0, 1), found {}",
-                self.test_fraction
-            );
-        }
-        Ok(())
+        crate::data::table::check_test_fraction(self.test_fraction)
     }
 }
 
