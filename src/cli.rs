@@ -175,10 +175,25 @@ impl TrainArgs {
     }
 
     /// The options of a run to resume: `opts.json` of `dir`, with `--epoch` (and device flags).
-    pub fn resume_options(&self, preset: &str, dir: &std::path::Path) -> Result<Valid> {
-        let refused = self.option_flags();
-        if !refused.is_empty() {
-            let flags: Vec<_> = refused.iter().map(|o| o.long()).collect();
+    /// A table's own flags (`table`) are refused as the shared ones are: the run keeps its
+    /// recorded scaling, likelihood and split.
+    pub fn resume_options(
+        &self,
+        preset: &str,
+        dir: &std::path::Path,
+        table: Option<&TableArgs>,
+    ) -> Result<Valid> {
+        let mut flags: Vec<_> = self.option_flags().iter().map(|o| o.long()).collect();
+        if let Some(t) = table {
+            let given = t.given();
+            flags.extend(
+                TableOpt::flags()
+                    .into_iter()
+                    .filter(|(o, _)| given.has(*o))
+                    .map(|(o, _)| o.long()),
+            );
+        }
+        if !flags.is_empty() {
             bail!(
                 "--resume continues a run with the options in its opts.json; {} cannot change \
                  them (only {} may be given). Start a new run with another --id instead",
@@ -317,15 +332,13 @@ pub fn run(cli: Cli) -> Result<()> {
         // Must happen before candle builds its thread pool (first tensor op).
         std::env::set_var("RAYON_NUM_THREADS", t.to_string());
     }
+    let table = match &cli.command {
+        Command::Table(t) => Some(&t.table),
+        _ => None,
+    };
     let (opts, resume) = match args.given().resume() {
-        Some(dir) => (args.resume_options(preset, &dir)?, true),
-        None => {
-            let table = match &cli.command {
-                Command::Table(t) => Some(&t.table),
-                _ => None,
-            };
-            (args.resolve(preset, table)?, false)
-        }
+        Some(dir) => (args.resume_options(preset, &dir, table)?, true),
+        None => (args.resolve(preset, table)?, false),
     };
     let summary = crate::train::train(&opts, resume)?;
     match summary.last {

@@ -605,7 +605,7 @@ fn resume_names_the_flags_it_refuses_and_those_it_takes() {
     let e = format!(
         "{:#}",
         train
-            .resume_options(preset, Path::new("/nonexistent/run"))
+            .resume_options(preset, Path::new("/nonexistent/run"), None)
             .unwrap_err()
     );
     assert!(
@@ -629,7 +629,7 @@ fn resume_names_the_flags_it_refuses_and_those_it_takes() {
     let e = format!(
         "{:#}",
         train
-            .resume_options(preset, Path::new("/nonexistent/run"))
+            .resume_options(preset, Path::new("/nonexistent/run"), None)
             .unwrap_err()
     );
     assert!(

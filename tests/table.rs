@@ -369,6 +369,15 @@ fn table_train_export_predict_end_to_end() {
     println!("held-out hungarian accuracy {}", last[9]);
     assert!(last[9] > 0.9, "hungarian accuracy {} ({metrics})", last[9]);
 
+    // --resume keeps the recorded scaling, likelihood and split: the table's own flags are
+    // refused as the shared ones are, not silently ignored.
+    let run_s = run.to_str().unwrap();
+    let (ok, _, err) = gmvae(&["table", "--resume", run_s, "--scale", "minmax"]);
+    assert!(
+        !ok && err.contains("--scale cannot change") && err.contains("opts.json"),
+        "{err}"
+    );
+
     // export from the checkpoint writes exactly what training wrote.
     let model = std::fs::read(run.join("model.safetensors")).unwrap();
     let config = std::fs::read_to_string(run.join("config.json")).unwrap();
