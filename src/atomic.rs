@@ -46,12 +46,21 @@ pub fn write_with<T>(
         Ok(v)
     });
     match done {
-        Ok(v) => {
-            std::fs::rename(&tmp, path).with_context(|| {
-                format!("cannot rename {} to {}", tmp.display(), path.display())
-            })?;
-            Ok(v)
-        }
+        Ok(v) => match std::fs::rename(&tmp, path) {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                let why = if path.is_dir() {
+                    "it is a directory".to_string()
+                } else {
+                    e.to_string()
+                };
+                Err(anyhow::anyhow!(
+                    "cannot write {}: {why} (nothing was written)",
+                    path.display()
+                ))
+            }
+        },
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
@@ -119,6 +128,18 @@ pub fn remove_stale(dir: &Path, run_locked: bool) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary() {
+        let d = tempfile::tempdir().unwrap();
+        // A non-empty directory cannot be replaced by a file.
+        let target = d.path().join("out.csv");
+        std::fs::create_dir_all(target.join("x")).unwrap();
+        let e = write(&target, b"1,2\n").unwrap_err().to_string();
+        assert!(e.contains("out.csv") && e.contains("directory"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
 
     #[test]
     fn stale_temporaries_are_removed_live_ones_kept() {

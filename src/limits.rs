@@ -135,11 +135,7 @@ pub fn label(v: f64) -> Option<usize> {
 /// Metadata of an input `path` that must be a regular file of at most `max` bytes (a FIFO, a
 /// device such as /dev/zero or a directory would block or never end).
 pub fn input_file(path: &Path, max: u64) -> Result<u64> {
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if !meta.is_file() {
-        bail!("{} is not a regular file", path.display());
-    }
+    let meta = regular_file(path)?;
     if meta.len() > max {
         bail!(
             "{} is {} bytes, above the bound {max} for an input file",
@@ -148,6 +144,41 @@ pub fn input_file(path: &Path, max: u64) -> Result<u64> {
         );
     }
     Ok(meta.len())
+}
+
+/// Metadata of an input `path` that must be a regular file, read without opening it (opening a
+/// FIFO with no writer blocks): the error says what else it is.
+pub fn regular_file(path: &Path) -> Result<std::fs::Metadata> {
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!(
+            "{} is not a regular file: {}",
+            path.display(),
+            file_kind(&meta.file_type())
+        );
+    }
+    Ok(meta)
+}
+
+/// What a file that is not a regular file is, for messages.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "it is a pipe, such as <(...) or a FIFO, which can be read only once; save it \
+                    to a file first";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "it is a device";
+        }
+    }
+    if t.is_dir() {
+        "it is a directory"
+    } else {
+        "it is not a file"
+    }
 }
 
 /// Reads a whole regular file of at most [`MAX_FILE_BYTES`].

@@ -9,7 +9,7 @@ use crate::data::table::label_indices;
 use crate::export::{load_model, ModelConfig};
 use crate::metrics;
 use crate::objective::ObjectiveKind;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use gmvae_models::Gmvae;
 use std::io::{IsTerminal, Write};
@@ -64,9 +64,7 @@ fn is_idx_images(path: &Path) -> bool {
 /// Opens `--data` as rows of the model's input.
 fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
     let path = &args.data;
-    if !path.is_file() {
-        bail!("--data {}: no such file", path.display());
-    }
+    crate::limits::regular_file(path).context("--data")?;
     if is_idx_images(path) {
         let bytes = crate::data::mnist::read_maybe_gz(path)?;
         let (n, rows, cols, px) = crate::data::mnist::parse_images(&bytes, path)?;
@@ -82,11 +80,20 @@ fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
         return TableReader::from_rows(path, y, config.net.dy);
     }
     let tensor = args.tensor.as_deref();
-    let mut reader = TableReader::open(path, args.label_column.as_deref(), tensor)?;
-    // The training file's label column, when this file has it too (one column more).
-    if let (None, Some(l)) = (&args.label_column, &config.label_column) {
-        if reader.d == config.net.dy + 1 {
-            reader = TableReader::open(path, Some(l), tensor)?;
+    let mut reader = match (&args.label_column, &config.label_column) {
+        // The training file's label column, when this file has it too.
+        (None, Some(l)) => match TableReader::open(path, Some(l), tensor) {
+            Ok(r) if r.d == config.net.dy => r,
+            _ => TableReader::open(path, None, tensor)?,
+        },
+        (given, _) => TableReader::open(path, given.as_deref(), tensor)?,
+    };
+    for note in reader.notes() {
+        eprintln!("predict: {note}");
+    }
+    if let (Some(trained), Some(_)) = (&config.columns, &reader.columns) {
+        if reader.match_columns(trained)? {
+            eprintln!("predict: columns matched to training by name (reordered)");
         }
     }
     if reader.d != config.net.dy {
@@ -298,10 +305,49 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// `--out` must name a new or replaceable file, never `--data` itself (by any spelling, link
+/// or hard link): the predictions would overwrite their input.
+fn check_out(out: &Path, data: &Path) -> Result<()> {
+    if out.is_dir() {
+        bail!(
+            "--out {} is a directory; give a file name ending in .csv or .npy",
+            out.display()
+        );
+    }
+    let same = match (std::fs::metadata(out), std::fs::metadata(data)) {
+        (Ok(a), Ok(b)) => same_file(&a, &b),
+        _ => false,
+    };
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    if same || canonical(out).is_some_and(|o| Some(o) == canonical(data)) {
+        bail!(
+            "--out {} is the --data file {}: the predictions would overwrite their input; \
+             choose another --out",
+            out.display(),
+            data.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    false // the canonical paths are compared instead
+}
+
 /// Runs `gmvae predict`.
 pub fn run(args: &PredictArgs) -> Result<Report> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
+    }
+    if let Some(out) = &args.out {
+        check_out(out, &args.data)?;
     }
     let device = crate::device::select(args.gpu, args.gpu_id)?;
     let (config, net) = load_model(&args.run, &device)?;

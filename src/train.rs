@@ -126,13 +126,20 @@ impl Run {
     /// the first epoch to train and the `metrics.csv` rows kept so far.
     fn open(given: &Options, resume: bool) -> Result<(Self, usize, Vec<String>)> {
         let dir = run_dir(given);
-        let lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
         let device = crate::device::select(given.gpu, given.gpu_id)?;
+        // The data are read and checked before the run directory is created or locked, so that
+        // a bad file (or an abort while reading it) leaves nothing behind.
         let (dataset, fitted) = load_data(given)?;
         let mut opts = match fitted {
             Some(f) => given.with_fitted(f)?,
             None => given.clone(),
         };
+        let (n, b) = (dataset.train.n, opts.batch_size);
+        let steps = epoch::steps(n, b, Tail::DropSingle);
+        if steps == 0 {
+            bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
+        }
+        let lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
         let model = Model::new(&opts, &dataset.shape(), &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
         let (start, rows) = Self::restore(&dir, &opts, &model, &mut adam, resume)?;
@@ -145,12 +152,9 @@ impl Run {
             );
             opts.init_from = Some(crate::options::InitFrom { run: src, epoch });
         }
-        // On resume this records a raised --epoch for the next resume, and nothing else.
-        crate::options::record_options(&dir, &opts, resume)?;
-        let (n, b) = (dataset.train.n, opts.batch_size);
-        let steps = epoch::steps(n, b, Tail::DropSingle);
-        if steps == 0 {
-            bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
+        if resume {
+            // Records a raised --epoch for the next resume, and nothing else.
+            crate::options::record_options(&dir, &opts, resume)?;
         }
         let run = Self {
             opts,
@@ -167,6 +171,11 @@ impl Run {
             // A fresh run only: a resumed one restores the trained state from its checkpoint.
             let o = &run.opts;
             crate::pretrain::pretrain(&run.model, o, &run.dataset.train, &run.device)?.print();
+        }
+        if !resume {
+            // Written once every check that can fail has passed: a fresh run that fails to
+            // start leaves its directory as it was (or none, when it created it).
+            crate::options::record_options(&run.dir, &run.opts, false)?;
         }
         Ok((run, start, rows))
     }

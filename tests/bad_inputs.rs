@@ -18,6 +18,7 @@ use std::process::Command;
 
 const GMVAE: &str = env!("CARGO_BIN_EXE_gmvae");
 const BENCH: &str = env!("CARGO_BIN_EXE_bench");
+const ACCURACY_TABLE: &str = env!("CARGO_BIN_EXE_accuracy_table");
 
 mod harness;
 use harness::*;
@@ -1166,6 +1167,392 @@ fn serket_cases(cases: &mut Vec<Case>, work: &Path) {
     ));
 }
 
+/// A labelled table of `n` rows: four feature columns `a..d` and a `label` column (valid).
+fn table_csv(n: usize) -> String {
+    let mut s = String::from("a,b,c,d,label\n");
+    for i in 0..n {
+        let t = i as f64 * 0.61;
+        let (x, y) = (t.cos() + (i % 3) as f64, t.sin() - (i % 3) as f64);
+        s += &format!("{x:.4},{y:.4},{:.4},{:.4},{}\n", x * y, x - y, i % 3);
+    }
+    s
+}
+
+/// An f32 `.npy` header (no data) for `shape`.
+fn npy_header(shape: &str) -> Vec<u8> {
+    let mut b = gmvae::data::npy::to_bytes(&[], 0, 1, gmvae::data::npy::Dtype::F32);
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    let len = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let mut h = dict.into_bytes();
+    h.resize(len - 1, b' ');
+    h.push(b'\n');
+    b.truncate(10);
+    b.extend(h);
+    b.extend([0u8; 64]);
+    b
+}
+
+fn mkfifo(path: &Path) -> String {
+    let s = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(s.success());
+    p(path)
+}
+
+fn unchanged(path: PathBuf, before: Vec<u8>) -> impl Fn() -> Result<(), String> {
+    move || match std::fs::read(&path) {
+        Ok(b) if b == before => Ok(()),
+        _ => Err(format!("{} was changed", path.display())),
+    }
+}
+
+/// Your own data (issue 29): `table`, `predict` and `serket --data` on hostile files.
+fn own_data_cases(cases: &mut Vec<Case>, work: &Path) {
+    let d = work.join("own");
+    std::fs::create_dir_all(&d).unwrap();
+    let out = work.join("own-runs");
+    let table = |name: &str, id: &str, file: &str, extra: &[&str], m: &[&str]| {
+        let mut v = os(&["table", "--data", file, "--out-dir", &p(&out), "--id", id]);
+        v.extend(os(&["--epoch", "1"]));
+        v.extend(os(extra));
+        err(name, GMVAE, v, m).then(no_dir(out.join(id)))
+    };
+    let good = table_csv(60);
+    let g = write(&d.join("good.csv"), &good);
+
+    // Sizes that overflow, rows too few.
+    let f1 = write(&d.join("wrap.npy"), npy_header("(1, 4611686018427387904)"));
+    cases.push(table(
+        "npy shape (1, 2^62)",
+        "t1",
+        &f1,
+        &[],
+        &["wrap.npy", "too large"],
+    ));
+    let f2 = write(&d.join("huge.npy"), npy_header("(4294967296, 4294967296)"));
+    cases.push(table(
+        "npy shape (2^32, 2^32)",
+        "t2",
+        &f2,
+        &[],
+        &["huge.npy", "too large"],
+    ));
+    let f3 = write(
+        &d.join("nocols.npy"),
+        npy_header("(4611686018427387904, 0)"),
+    );
+    cases.push(table(
+        "npy shape (2^62, 0)",
+        "t3",
+        &f3,
+        &[],
+        &["nocols.npy", "no columns"],
+    ));
+    let serket = |file: &str, extra: &[&str]| {
+        let mut v = os(&["serket", "vae-gmm", "--data", file, "--out"]);
+        v.push(work.join("own-serket").into());
+        v.extend(os(&["--force", "--rounds", "1", "--k", "2"]));
+        v.extend(os(extra));
+        v
+    };
+    cases.push(err(
+        "serket npy shape (1, 2^62)",
+        GMVAE,
+        serket(&f1, &[]),
+        &["wrap.npy", "too large"],
+    ));
+    let two = write(&d.join("two.csv"), table_csv(2));
+    cases.push(table(
+        "table of 2 rows with a held-out share",
+        "t4",
+        &two,
+        &["--test-fraction", "0.5"],
+        &["two.csv", "too few"],
+    ));
+    let one = write(&d.join("one.csv"), table_csv(1));
+    cases.push(table(
+        "table of 1 row",
+        "t5",
+        &one,
+        &["--test-fraction", "0"],
+        &["1 points", "--batch-size"],
+    ));
+    cases.push(table(
+        "--pretrain-epochs with K above the rows",
+        "t6",
+        &write(&d.join("eight.csv"), table_csv(8)),
+        &["--k", "20", "--pretrain-epochs", "1", "--batch-size", "4"],
+        &["20 components"],
+    ));
+    let pre = out.join("t7");
+    std::fs::create_dir_all(&pre).unwrap();
+    std::fs::write(pre.join(".lock"), b"").unwrap();
+    cases.push(
+        err(
+            "failed start in an existing run directory leaves it as it was",
+            GMVAE,
+            os(&[
+                "table",
+                "--data",
+                &one,
+                "--out-dir",
+                &p(&out),
+                "--id",
+                "t7",
+                "--epoch",
+                "1",
+                "--test-fraction",
+                "0",
+            ]),
+            &["fewer than one batch"],
+        )
+        .then(move || match std::fs::read_dir(&pre).map(|d| d.count()) {
+            Ok(1) => Ok(()),
+            _ => Err("the run directory changed".into()),
+        }),
+    );
+
+    // Header, comments, separators.
+    let f = write(&d.join("na.csv"), "NA,0.5,0.2\n0.1,0.2,0.3\n0.4,0.5,0.6\n");
+    cases.push(table(
+        "headerless CSV with NA first",
+        "h1",
+        &f,
+        &[],
+        &["na.csv:1", "`NA`"],
+    ));
+    let f = write(&d.join("gap.csv"), "0.3,,0.2\n0.1,0.2,0.3\n0.4,0.5,0.6\n");
+    cases.push(table(
+        "headerless CSV with an empty first field",
+        "h2",
+        &f,
+        &[],
+        &["gap.csv:1", "empty field"],
+    ));
+    let f = write(
+        &d.join("dup.csv"),
+        good.replacen("a,b,c,d,label", "a,lab,c,d,lab", 1),
+    );
+    cases.push(table(
+        "duplicate column names",
+        "h3",
+        &f,
+        &["--label-column", "lab"],
+        &["dup.csv", "`lab` (columns 1 and 4)"],
+    ));
+    let f = write(&d.join("cr.csv"), good.replace('\n', "\r"));
+    cases.push(table(
+        "CR-only line ends",
+        "h4",
+        &f,
+        &[],
+        &["cr.csv:1", "carriage return"],
+    ));
+
+    // Values.
+    let f = write(&d.join("big.csv"), format!("{good}1e39,0,0,0,1\n"));
+    cases.push(table(
+        "value beyond f32",
+        "v1",
+        &f,
+        &["--label-column", "label"],
+        &["big.csv:62", "1e39", "32-bit"],
+    ));
+    let f = write(
+        &d.join("big.npy"),
+        gmvae::data::npy::to_bytes(&[1.0, 1e39, 0.5, 0.25], 2, 2, gmvae::data::npy::Dtype::F64),
+    );
+    cases.push(table(
+        "npy value beyond f32",
+        "v2",
+        &f,
+        &[],
+        &["big.npy", "row 0 column 1", "32-bit"],
+    ));
+    cases.push(table(
+        "--likelihood bernoulli on values outside [0,1]",
+        "v3",
+        &g,
+        &[
+            "--label-column",
+            "label",
+            "--scale",
+            "none",
+            "--likelihood",
+            "bernoulli",
+        ],
+        &["good.csv", "--likelihood bernoulli", "[0, 1]"],
+    ));
+
+    // Not regular files.
+    let fifo = mkfifo(&d.join("fifo.csv"));
+    cases.push(table(
+        "table --data a FIFO",
+        "n1",
+        &fifo,
+        &[],
+        &["fifo.csv", "pipe"],
+    ));
+    cases.push(err(
+        "serket --data a FIFO",
+        GMVAE,
+        serket(&fifo, &[]),
+        &["fifo.csv", "pipe"],
+    ));
+
+    // Serket labels.
+    let mut ids = String::from("x,y,id\n");
+    for i in 0..2000 {
+        ids += &format!("{:.3},{:.3},{i}\n", (i as f64).sin(), (i as f64).cos());
+    }
+    let f = write(&d.join("ids.csv"), ids);
+    cases.push(
+        err(
+            "serket --label-column of 2000 values",
+            GMVAE,
+            serket(&f, &["--label-column", "id"]),
+            &["--label-column id", "2000 distinct", "256"],
+        )
+        .then(no_dir(work.join("own-serket").join("category.txt"))),
+    );
+    cases.push(err(
+        "serket --epoch 0",
+        GMVAE,
+        serket(&g, &["--epoch", "0"]),
+        &["--epoch must"],
+    ));
+
+    // predict against a trained run.
+    let runs = work.join("own-train");
+    let s = Command::new(GMVAE)
+        .args(["table", "--data", &g, "--label-column", "label", "--k", "3"])
+        .args([
+            "--epoch",
+            "2",
+            "--batch-size",
+            "20",
+            "--id",
+            "base",
+            "--out-dir",
+        ])
+        .arg(&runs)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    let run = p(&runs.join("base"));
+    let predict = |data: &str, extra: &[&str]| {
+        let mut v = os(&["predict", "--run", &run, "--data", data]);
+        v.extend(os(extra));
+        v
+    };
+    let expected = d.join("expected.csv");
+    let s = Command::new(GMVAE)
+        .args(predict(&g, &["--out", &p(&expected)]))
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    // The same columns in reverse order: matched by name, the same predictions.
+    let reversed: String = good
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            f[..4].reverse();
+            f.join(",") + "\n"
+        })
+        .collect();
+    let f = write(&d.join("reversed.csv"), reversed);
+    let got = d.join("got.csv");
+    let want = std::fs::read(&expected).unwrap();
+    cases.push(
+        ok(
+            "predict with the columns reordered",
+            GMVAE,
+            predict(&f, &["--out", &p(&got)]),
+        )
+        .then(move || match std::fs::read(&got) {
+            Ok(b) if b == want => Ok(()),
+            _ => Err("predictions differ from those of the training column order".into()),
+        }),
+    );
+    let f = write(
+        &d.join("renamed.csv"),
+        good.replacen("a,b,c,d", "p,q,r,s", 1),
+    );
+    cases.push(err(
+        "predict with other column names",
+        GMVAE,
+        predict(&f, &[]),
+        &["renamed.csv", "p, q, r, s", "a, b, c, d"],
+    ));
+    let bytes = std::fs::read(&g).unwrap();
+    cases.push(
+        err(
+            "predict --out = --data",
+            GMVAE,
+            predict(&g, &["--out", &g]),
+            &["--out", "--data"],
+        )
+        .then(unchanged(PathBuf::from(&g), bytes.clone())),
+    );
+    let dotted = p(&d.join(".").join("good.csv"));
+    cases.push(
+        err(
+            "predict --out = --data by another spelling",
+            GMVAE,
+            predict(&g, &["--out", &dotted]),
+            &["--out", "--data"],
+        )
+        .then(unchanged(PathBuf::from(&g), bytes.clone())),
+    );
+    let link = d.join("link.csv");
+    std::os::unix::fs::symlink(&g, &link).unwrap();
+    cases.push(
+        err(
+            "predict --out a link to --data",
+            GMVAE,
+            predict(&g, &["--out", &p(&link)]),
+            &["--out", "--data"],
+        )
+        .then(unchanged(PathBuf::from(&g), bytes)),
+    );
+    let outdir = d.join("outdir.csv");
+    std::fs::create_dir_all(&outdir).unwrap();
+    cases.push(
+        err(
+            "predict --out a directory",
+            GMVAE,
+            predict(&g, &["--out", &p(&outdir)]),
+            &["outdir.csv", "directory"],
+        )
+        .then(empty_or_absent(outdir.clone())),
+    );
+    cases.push(err(
+        "predict --data a directory",
+        GMVAE,
+        predict(&p(&d), &[]),
+        &["--data", "directory"],
+    ));
+    cases.push(err(
+        "predict --data /dev/null",
+        GMVAE,
+        predict("/dev/null", &[]),
+        &["/dev/null", "device"],
+    ));
+    cases.push(err(
+        "predict --data a FIFO",
+        GMVAE,
+        predict(&fifo, &[]),
+        &["fifo.csv", "pipe"],
+    ));
+
+    cases.push(err(
+        "accuracy_table --at-epoch 0",
+        ACCURACY_TABLE,
+        os(&["--per-run", "--at-epoch", "0", &p(&runs)]),
+        &["--at-epoch 0"],
+    ));
+}
+
 fn bench_cases(cases: &mut Vec<Case>) {
     cases.push(err(
         "bench non-UTF-8 argument",
@@ -1230,6 +1617,7 @@ fn bad_inputs_give_clear_errors_never_panics_hangs_or_wrong_successes() {
     data_cases(&mut cases, work.path());
     resume_cases(&mut cases, work.path());
     serket_cases(&mut cases, work.path());
+    own_data_cases(&mut cases, work.path());
     bench_cases(&mut cases);
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     run_suite(cases, work.path());

@@ -653,3 +653,56 @@ fn predict_reads_mnist_idx_for_an_mnist_run() {
     let (ok, _, err) = gmvae(&["export", d.path().to_str().unwrap()]);
     assert!(!ok && err.contains("opts.json"), "{err}");
 }
+
+#[test]
+fn the_reader_says_what_it_decided_about_header_and_comments() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str, text: &str| {
+        let path = d.path().join(n);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let notes = |path: &Path| {
+        let mut r = TableReader::open(path, None, None).unwrap();
+        r.read_all().unwrap();
+        r.notes()
+    };
+    let named = p("named.csv", "# a comment\nx,y\n1,2\n# another\n3,4\n");
+    assert_eq!(
+        notes(&named),
+        [
+            "header: yes (first line has names)",
+            "skipped 2 comment line(s) starting with `#`"
+        ]
+    );
+    assert_eq!(
+        notes(&p("plain.txt", "1 2\n3 4\n")),
+        ["header: no (first line is numbers)"]
+    );
+    // A label column may be text in the first line of a headerless file; the index 2 is not
+    // the value 2 of that line.
+    let mut r = TableReader::open(&p("lab.csv", "1,2,cat\n3,4,dog\n"), Some("2"), None).unwrap();
+    assert_eq!(r.read_all().unwrap().y, [1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(r.notes(), ["header: no (first line is numbers)"]);
+    // `NA` or an empty field never makes the first row a header.
+    assert!(err_of(&p("na.csv", "1,NA\n3,4\n"), None).contains("neither a header"));
+    assert!(err_of(&p("gap.csv", "1,\n3,4\n"), None).contains("gap.csv:1"));
+}
+
+#[test]
+fn predict_matches_columns_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("t.csv");
+    std::fs::write(&path, "a,b,c\n1,2,3\n4,5,6\n").unwrap();
+    let trained: Vec<String> = ["c", "a", "b"].map(String::from).to_vec();
+    let mut r = TableReader::open(&path, None, None).unwrap();
+    assert!(r.match_columns(&trained).unwrap());
+    assert_eq!(r.read_all().unwrap().y, [3.0, 1.0, 2.0, 6.0, 4.0, 5.0]);
+    let other: Vec<String> = ["a", "b", "z"].map(String::from).to_vec();
+    let e = TableReader::open(&path, None, None)
+        .unwrap()
+        .match_columns(&other)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a, b, c") && e.contains("a, b, z"), "{e}");
+}

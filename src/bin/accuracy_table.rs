@@ -273,6 +273,13 @@ fn start(o: &Options) -> String {
 }
 
 fn run(args: Args) -> Result<()> {
+    match args.at_epoch {
+        Some(0) => anyhow::bail!("--at-epoch 0: epochs count from 1"),
+        Some(e) if !args.per_run => {
+            anyhow::bail!("--at-epoch {e} applies to the --per-run table only; add --per-run")
+        }
+        _ => {}
+    }
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if args.per_run {

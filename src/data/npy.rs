@@ -35,6 +35,13 @@ pub struct Header {
 }
 
 impl Header {
+    /// Bytes of the data the header promises; `None` when that overflows (a hostile shape).
+    pub fn data_bytes(&self) -> Option<u64> {
+        (self.rows as u64)
+            .checked_mul(self.cols as u64)?
+            .checked_mul(self.dtype.width() as u64)
+    }
+
     /// Decodes one element.
     pub fn value(&self, b: &[u8]) -> f64 {
         match (self.dtype, self.big_endian) {
@@ -122,28 +129,42 @@ pub fn read_header(r: &mut impl Read, path: &Path) -> Result<Header> {
             path.display()
         ),
     };
-    Ok(Header {
+    let h = Header {
         dtype,
         big_endian,
         rows,
         cols,
-    })
+    };
+    if h.data_bytes().is_none_or(|b| usize::try_from(b).is_err()) {
+        bail!(
+            "{}: shape {shape} is too large: its byte size overflows",
+            path.display()
+        );
+    }
+    Ok(h)
 }
 
 /// Reads a whole 2-D float `.npy` as f64 values (row-major) with its header.
 pub fn read(path: &Path) -> Result<(Header, Vec<f64>)> {
+    let len = crate::limits::regular_file(path)?.len();
     let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut r = std::io::BufReader::new(f);
     let h = read_header(&mut r, path)?;
-    let mut bytes = vec![0u8; h.rows * h.cols * h.dtype.width()];
-    r.read_exact(&mut bytes).map_err(|_| {
+    // Checked against the file before allocating: a header may promise any size.
+    let need = h.data_bytes().expect("checked by read_header");
+    let truncated = || {
         anyhow::anyhow!(
             "{}: truncated: the header promises {} x {} values",
             path.display(),
             h.rows,
             h.cols
         )
-    })?;
+    };
+    if need > len {
+        return Err(truncated());
+    }
+    let mut bytes = vec![0u8; need as usize];
+    r.read_exact(&mut bytes).map_err(|_| truncated())?;
     let v = bytes.chunks(h.dtype.width()).map(|b| h.value(b)).collect();
     Ok((h, v))
 }

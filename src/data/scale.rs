@@ -115,12 +115,17 @@ impl Scale {
 
 impl LikelihoodChoice {
     /// The likelihood for scaled training values `y`: `auto` is Bernoulli when every value is in
-    /// [0, 1], else Gaussian.
-    pub fn settle(self, y: &[f32]) -> LikelihoodChoice {
-        match self {
+    /// [0, 1], else Gaussian. Bernoulli asked for values outside [0, 1] is an error (its
+    /// "lower bound" would be meaningless).
+    pub fn settle(self, y: &[f32]) -> anyhow::Result<LikelihoodChoice> {
+        Ok(match self {
             LikelihoodChoice::Auto if in_unit(y) => LikelihoodChoice::Bernoulli,
             LikelihoodChoice::Auto => LikelihoodChoice::Gaussian,
+            LikelihoodChoice::Bernoulli if !in_unit(y) => anyhow::bail!(
+                "--likelihood bernoulli needs scaled values in [0, 1], but the training rows have \
+                 others (try --scale minmax, or --likelihood gaussian)"
+            ),
             l => l,
-        }
+        })
     }
 }

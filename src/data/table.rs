@@ -6,7 +6,7 @@ use super::reader::TableReader;
 use super::scale::{LikelihoodChoice, Scale, Scaler};
 use super::{Dataset, Split};
 use crate::rng::{self, stream};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -117,7 +117,13 @@ pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
     let scale = spec.scale.settle(&y_train);
     let scaler = Scaler::fit(scale, &y_train, d);
     scaler.apply(&mut y_train);
-    let likelihood = spec.likelihood.settle(&y_train);
+    let likelihood = spec.likelihood.settle(&y_train).with_context(|| {
+        format!(
+            "{} (scaling {})",
+            path.display(),
+            format!("{scale:?}").to_lowercase()
+        )
+    })?;
     let pick = |idx: &[usize]| {
         labels
             .as_ref()
@@ -138,6 +144,9 @@ pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
     };
     let classes = labels.as_ref().map(|(_, c)| c.len());
     announce(spec, (n, d, classes), (train.n, test_idx.len()), &fitted);
+    for note in reader.notes() {
+        println!("table: {note}");
+    }
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

@@ -124,7 +124,7 @@ impl PipelineArgs {
         l::count("--k", self.k, l::MAX_K)?;
         l::count("--latent", self.latent, l::MAX_LATENT)?;
         l::count("--rounds", self.rounds, l::MAX_EPOCHS)?;
-        l::count("--epochs", self.epochs, l::MAX_EPOCHS)?;
+        l::count(typed_epoch_flag(), self.epochs, l::MAX_EPOCHS)?;
         l::count("--batch-size", self.batch_size, l::MAX_BATCH)?;
         l::count("--gmm-iters", self.gmm_iters, l::MAX_EPOCHS)?;
         l::count("--mlda-iters", self.mlda_iters, l::MAX_EPOCHS)?;
@@ -142,6 +142,19 @@ impl PipelineArgs {
             }
         }
         Ok(())
+    }
+}
+
+/// `--epoch` or its alias `--epochs`, as the user typed it (for messages).
+fn typed_epoch_flag() -> &'static str {
+    let alias = std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--epochs" || a.starts_with("--epochs=")
+    });
+    if alias {
+        "--epochs"
+    } else {
+        "--epoch"
     }
 }
 
@@ -175,7 +188,27 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
         all.rows,
         format!("{scale:?}").to_lowercase()
     );
-    let labels = all.labels.as_ref().map(|l| label_indices(l).0);
+    for note in reader.notes() {
+        println!("serket: {note}");
+    }
+    let labels = match &all.labels {
+        None => None,
+        Some(l) => {
+            let (idx, classes) = label_indices(l);
+            // The cap of --category: per-class tables and the written category.txt take at most
+            // MAX_CLASSES classes (a column of ids would otherwise be taken for labels).
+            if classes.len() > crate::limits::MAX_CLASSES {
+                anyhow::bail!(
+                    "--label-column {}: {} distinct values, more than the {} classes a label \
+                     column may hold (an id column?)",
+                    args.label_column.as_deref().unwrap_or_default(),
+                    classes.len(),
+                    crate::limits::MAX_CLASSES
+                );
+            }
+            Some(idx)
+        }
+    };
     let y = all.y.into_iter().map(f64::from).collect();
     Ok((Matrix::new(all.rows, d, y)?, labels))
 }

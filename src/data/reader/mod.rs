@@ -71,6 +71,12 @@ pub struct TableReader {
     bytes_read: u64,
     /// Size of the file in bytes (for progress).
     pub file_len: u64,
+    /// Feature j of a row read is the file's feature `order[j]` (columns matched by name).
+    order: Option<Vec<usize>>,
+    /// Text: whether the first line was read as a header.
+    header: Option<bool>,
+    /// Text: lines starting with `#` skipped before the first data line.
+    comments: usize,
 }
 
 fn describe_column(j: usize, names: Option<&[String]>) -> String {
@@ -101,16 +107,27 @@ fn parse_value(s: &str, at: &dyn Fn() -> String) -> Result<f32> {
             at()
         );
     }
-    Ok(v as f32)
+    as_f32(v).with_context(|| {
+        format!(
+            "{}: value `{s}` is beyond the range of a 32-bit float (about ±3.4e38); rescale the \
+             column",
+            at()
+        )
+    })
+}
+
+/// A finite `v` as a finite f32; `None` when it overflows f32 (training would see inf).
+pub(crate) fn as_f32(v: f64) -> Option<f32> {
+    let x = v as f32;
+    x.is_finite().then_some(x)
 }
 
 impl TableReader {
     /// Opens `path`; `label` names the label column (header name or 0-based index), `tensor`
     /// the safetensors data tensor.
     pub fn open(path: &Path, label: Option<&str>, tensor: Option<&str>) -> Result<Self> {
-        let file_len = std::fs::metadata(path)
-            .with_context(|| format!("cannot read table file {}", path.display()))?
-            .len();
+        // Checked before opening: opening a FIFO with no writer would block.
+        let file_len = crate::limits::regular_file(path)?.len();
         let mut r = Self {
             path: path.to_path_buf(),
             source: Source::Memory {
@@ -124,6 +141,9 @@ impl TableReader {
             rows_read: 0,
             bytes_read: 0,
             file_len,
+            order: None,
+            header: None,
+            comments: 0,
         };
         match Format::of(path) {
             Format::Npy => r.open_npy(label)?,
@@ -191,7 +211,61 @@ impl TableReader {
             rows_read: 0,
             bytes_read: 0,
             file_len: 0,
+            order: None,
+            header: None,
+            comments: 0,
         })
+    }
+
+    /// What the reader decided about a text file so far, for the log: whether the first line
+    /// is a header, and how many comment lines were skipped.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        match self.header {
+            Some(true) => notes.push("header: yes (first line has names)".to_string()),
+            Some(false) => notes.push("header: no (first line is numbers)".to_string()),
+            None => {}
+        }
+        let comments = self.comments
+            + match &self.source {
+                Source::Text(t) => t.comments,
+                _ => 0,
+            };
+        if comments > 0 {
+            notes.push(format!(
+                "skipped {comments} comment line(s) starting with `#`"
+            ));
+        }
+        notes
+    }
+
+    /// Matches this file's named feature columns to `trained` (the training columns, in their
+    /// order): the same names in another order are reordered to it (returns true), any other
+    /// set of names is an error listing both.
+    pub fn match_columns(&mut self, trained: &[String]) -> Result<bool> {
+        let Some(names) = &self.columns else {
+            return Ok(false);
+        };
+        if names == trained {
+            return Ok(false);
+        }
+        let order: Option<Vec<usize>> = trained
+            .iter()
+            .map(|t| names.iter().position(|n| n == t))
+            .collect();
+        match order {
+            Some(order) if names.len() == trained.len() => {
+                self.order = Some(order);
+                Ok(true)
+            }
+            _ => bail!(
+                "{}: the feature columns are not the training columns: the file has {}; the \
+                 model was trained on {}",
+                self.path.display(),
+                names.join(", "),
+                trained.join(", ")
+            ),
+        }
     }
 
     /// Whether rows carry labels.
@@ -238,6 +312,12 @@ impl TableReader {
                 *at += rows;
                 b.rows = rows;
             }
+        }
+        if let Some(order) = &self.order {
+            b.y =
+                b.y.chunks(d)
+                    .flat_map(|row| order.iter().map(move |&j| row[j]))
+                    .collect();
         }
         self.rows_read += b.rows;
         Ok((b.rows > 0).then_some(b))

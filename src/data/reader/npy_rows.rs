@@ -1,6 +1,6 @@
 //! `.npy` tables (f32/f64, C order), streamed in batches of rows.
 
-use super::{format_label, Batch, RowsAt, Source, TableReader};
+use super::{as_f32, format_label, Batch, RowsAt, Source, TableReader};
 use crate::data::npy;
 use anyhow::{bail, Context, Result};
 use std::fs::File;
@@ -20,7 +20,10 @@ impl TableReader {
             .with_context(|| format!("cannot open table file {}", self.path.display()))?;
         let mut r = BufReader::new(f);
         let header = npy::read_header(&mut r, &self.path)?;
-        let need = header.rows as u64 * header.cols as u64 * header.dtype.width() as u64;
+        if header.cols == 0 {
+            bail!("{}: the array has no columns", self.path.display());
+        }
+        let need = header.data_bytes().expect("checked by read_header");
         if self.file_len < need {
             bail!(
                 "{}: truncated: the header promises {} x {} values",
@@ -69,7 +72,14 @@ impl NpyRows {
                         at.rows_read + i
                     );
                 } else {
-                    b.y.push(v as f32);
+                    b.y.push(as_f32(v).with_context(|| {
+                        format!(
+                            "{}: row {} column {j} (counting from 0) is {v:e}, beyond the range \
+                             of a 32-bit float; rescale the column",
+                            path.display(),
+                            at.rows_read + i
+                        )
+                    })?);
                 }
             }
         }

@@ -14,6 +14,8 @@ pub(super) struct TextRows {
     /// The first data line, when it was read to look for a header.
     pending: Option<(usize, String)>,
     width: usize,
+    /// Lines starting with `#` skipped after the first data line.
+    pub(super) comments: usize,
 }
 
 impl TableReader {
@@ -29,8 +31,18 @@ impl TableReader {
                     let l = l.with_context(|| format!("cannot read {}", self.path.display()))?;
                     line_no += 1;
                     self.bytes_read += l.len() as u64 + 1;
+                    if l.contains('\r') {
+                        // `lines` splits on \n (and \r\n): the whole file would be one line.
+                        bail!(
+                            "{}:{line_no}: lines end in a bare carriage return (CR, old Mac \
+                             style); convert the file to \\n line ends, e.g. tr '\\r' '\\n'",
+                            self.path.display()
+                        );
+                    }
                     let t = l.trim_start_matches('\u{feff}').trim();
-                    if !t.is_empty() && !t.starts_with('#') {
+                    if t.starts_with('#') {
+                        self.comments += 1;
+                    } else if !t.is_empty() {
                         break t.to_string();
                     }
                 }
@@ -38,8 +50,14 @@ impl TableReader {
         };
         let fields = split_fields(&first, format);
         let width = fields.len();
-        // A header is a first line with a label name, or with any non-number among the features.
-        let by_name = label.is_some_and(|l| fields.iter().any(|f| f == l));
+        // A label named in the first line makes it a header; a number there (`--label-column 2`
+        // meeting a value 2) only when every other field is a name.
+        let by_name = label.is_some_and(|l| {
+            fields.iter().position(|f| f == l).is_some_and(|j| {
+                l.parse::<f64>().is_err()
+                    || fields.iter().enumerate().all(|(i, f)| i == j || is_name(f))
+            })
+        });
         let label_idx = match label {
             Some(l) if by_name => fields.iter().position(|f| f == l),
             Some(l) => match l.parse::<usize>() {
@@ -48,11 +66,13 @@ impl TableReader {
             },
             None => None,
         };
-        let header = by_name
-            || fields
-                .iter()
-                .enumerate()
-                .any(|(j, f)| Some(j) != label_idx && f.parse::<f64>().is_err());
+        // A label named but not found: label_index below says the file has no header.
+        let unplaced = label.is_some() && label_idx.is_none();
+        let header = by_name || is_header(&fields, label_idx, line_no, &self.path, unplaced)?;
+        self.header = Some(header);
+        if header {
+            check_unique(&fields, &self.path)?;
+        }
         let names = header.then(|| fields.clone());
         self.label_idx = match label {
             Some(l) => Some(self.label_index(l, width, names.as_deref())?),
@@ -72,6 +92,7 @@ impl TableReader {
             line_no,
             pending: (!header).then_some((line_no, first)),
             width,
+            comments: 0,
         });
         Ok(())
     }
@@ -96,6 +117,9 @@ impl TextRows {
                 },
             };
             let t = line.trim();
+            if t.starts_with('#') {
+                self.comments += 1;
+            }
             if t.is_empty() || t.starts_with('#') {
                 continue;
             }
@@ -130,6 +154,65 @@ impl TextRows {
         }
         Ok(bytes)
     }
+}
+
+/// Whether the first line `fields` is a header: names (non-empty, non-numeric) for every column
+/// but the label column. A line of numbers (or empty fields) is data; a mix is refused, since
+/// a missing value (`NA`, an empty field) must not turn the first row into column names.
+fn is_header(
+    fields: &[String],
+    label_idx: Option<usize>,
+    line_no: usize,
+    path: &std::path::Path,
+    unplaced_label: bool,
+) -> Result<bool> {
+    let features = || {
+        fields
+            .iter()
+            .enumerate()
+            .filter(move |(j, _)| Some(*j) != label_idx)
+    };
+    if features().all(|(_, f)| is_name(f)) {
+        return Ok(true);
+    }
+    if let Some((j, f)) = features()
+        .find(|(_, f)| is_name(f))
+        .filter(|_| !unplaced_label)
+    {
+        let (other, _) = features().find(|(_, f)| !is_name(f)).expect("a mix");
+        bail!(
+            "{}:{line_no}: the first line is neither a header (a name for every column) nor a row \
+             of numbers: column {j} is `{f}` but column {other} is `{}` (a missing value? a \
+             label column? name it with --label-column)",
+            path.display(),
+            fields[other]
+        );
+    }
+    Ok(false)
+}
+
+/// A header field: not empty, not a number.
+fn is_name(f: &str) -> bool {
+    !f.is_empty() && f.parse::<f64>().is_err()
+}
+
+/// Header names must be unique: a label or feature named twice would be taken ambiguously.
+fn check_unique(fields: &[String], path: &std::path::Path) -> Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    let mut dup = Vec::new();
+    for (j, f) in fields.iter().enumerate() {
+        if let Some(i) = seen.insert(f.as_str(), j) {
+            dup.push(format!("`{f}` (columns {i} and {j})"));
+        }
+    }
+    if !dup.is_empty() {
+        bail!(
+            "{}: the header names a column twice: {}; rename them",
+            path.display(),
+            dup.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Splits one text line into fields; CSV/TSV fields may be double-quoted.
