@@ -1414,6 +1414,31 @@ fn own_data_cases(cases: &mut Vec<Case>, work: &Path) {
         )
         .then(no_dir(work.join("own-serket").join("category.txt"))),
     );
+    cases.push(table(
+        "table --label-column of 2000 values",
+        "l1",
+        &f,
+        &["--label-column", "id"],
+        &["--label-column id", "2000 distinct", "256"],
+    ));
+    cases.push(table(
+        "--tensor on a CSV",
+        "l2",
+        &g,
+        &["--tensor", "x"],
+        &["--tensor", "good.csv"],
+    ));
+    let f = write(
+        &d.join("years.csv"),
+        "2019,2020,2021,label\n1,2,3,a\n4,5,6,b\n",
+    );
+    cases.push(table(
+        "all-numeric header without --label-column",
+        "l3",
+        &f,
+        &[],
+        &["years.csv:1", "`label`", "neither a header"],
+    ));
     cases.push(err(
         "serket --epoch 0",
         GMVAE,

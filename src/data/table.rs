@@ -69,6 +69,22 @@ pub fn check_test_fraction(f: f64) -> Result<()> {
     Ok(())
 }
 
+/// [`label_indices`] of the labels of `--label-column column`, capped as `--category` is: at
+/// most [`crate::limits::MAX_CLASSES`] classes (per-class tables and the accuracies grow with
+/// the class count; an id column is no label).
+pub fn label_classes(labels: &[String], column: &str) -> Result<(Vec<usize>, Vec<String>)> {
+    let (idx, classes) = label_indices(labels);
+    if classes.len() > crate::limits::MAX_CLASSES {
+        bail!(
+            "--label-column {column}: {} distinct values, more than the {} classes a label column \
+             may hold (an id column?)",
+            classes.len(),
+            crate::limits::MAX_CLASSES
+        );
+    }
+    Ok((idx, classes))
+}
+
 /// Rows `idx` of row-major `y` with `d` columns.
 fn rows_of(y: &[f32], d: usize, idx: &[usize]) -> Vec<f32> {
     idx.iter()
@@ -111,7 +127,12 @@ pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
     let d = reader.d;
     let all = reader.read_all()?;
     let n = all.rows;
-    let labels = all.labels.as_ref().map(|l| label_indices(l));
+    let column = spec.label_column.unwrap_or_default();
+    let labels = all
+        .labels
+        .as_ref()
+        .map(|l| label_classes(l, column))
+        .transpose()?;
     let (train_idx, test_idx) = split_rows(n, spec)?;
     let mut y_train = rows_of(&all.y, d, &train_idx);
     let scale = spec.scale.settle(&y_train);

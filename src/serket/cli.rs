@@ -172,7 +172,7 @@ pub struct Inputs {
 fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
     use crate::data::reader::TableReader;
     use crate::data::scale::Scaler;
-    use crate::data::table::label_indices;
+    use crate::data::table::label_classes;
     let mut reader = TableReader::open(
         &args.data,
         args.label_column.as_deref(),
@@ -191,24 +191,12 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
     for note in reader.notes() {
         println!("serket: {note}");
     }
-    let labels = match &all.labels {
-        None => None,
-        Some(l) => {
-            let (idx, classes) = label_indices(l);
-            // The cap of --category: per-class tables and the written category.txt take at most
-            // MAX_CLASSES classes (a column of ids would otherwise be taken for labels).
-            if classes.len() > crate::limits::MAX_CLASSES {
-                anyhow::bail!(
-                    "--label-column {}: {} distinct values, more than the {} classes a label \
-                     column may hold (an id column?)",
-                    args.label_column.as_deref().unwrap_or_default(),
-                    classes.len(),
-                    crate::limits::MAX_CLASSES
-                );
-            }
-            Some(idx)
-        }
-    };
+    let column = args.label_column.as_deref().unwrap_or_default();
+    let labels = all
+        .labels
+        .as_ref()
+        .map(|l| label_classes(l, column).map(|(idx, _)| idx))
+        .transpose()?;
     let y = all.y.into_iter().map(f64::from).collect();
     Ok((Matrix::new(all.rows, d, y)?, labels))
 }

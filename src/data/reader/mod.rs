@@ -145,7 +145,14 @@ impl TableReader {
             header: None,
             comments: 0,
         };
-        match Format::of(path) {
+        let format = Format::of(path);
+        if tensor.is_some() && format != Format::Safetensors {
+            bail!(
+                "--tensor names a tensor of a .safetensors file; {} is not one",
+                path.display()
+            );
+        }
+        match format {
             Format::Npy => r.open_npy(label)?,
             Format::Safetensors => r.open_safetensors(label, tensor)?,
             f => r.open_text(f, label)?,
