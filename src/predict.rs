@@ -112,6 +112,11 @@ fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
                 .as_ref()
                 .map(|c| format!(" ({})", c.join(", ")))
                 .unwrap_or_default()
+                + if reader.d == config.dy + 1 && !reader.has_labels() {
+                    "; name its label column with --label-column NAME|INDEX"
+                } else {
+                    ""
+                }
         );
     }
     Ok(reader)
@@ -308,6 +313,9 @@ fn csv_field(s: &str) -> String {
 /// `--out` must name a new or replaceable file, never `--data` itself (by any spelling, link
 /// or hard link): the predictions would overwrite their input.
 fn check_out(out: &Path, data: &Path) -> Result<()> {
+    if !matches!(out_extension(out).as_str(), "csv" | "npy") {
+        bail!("--out {}: expected a .csv or .npy file name", out.display());
+    }
     if out.is_dir() {
         bail!(
             "--out {} is a directory; give a file name ending in .csv or .npy",
@@ -328,6 +336,13 @@ fn check_out(out: &Path, data: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The extension of `--out`, lower case (it picks the format).
+fn out_extension(out: &Path) -> String {
+    out.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 #[cfg(unix)]
@@ -361,11 +376,7 @@ pub fn run(args: &PredictArgs) -> Result<Report> {
             (r, "stdout".to_string())
         }
         Some(out) => {
-            let ext = out
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            let r = crate::atomic::write_with(out, |w| match ext.as_str() {
+            let r = crate::atomic::write_with(out, |w| match out_extension(out).as_str() {
                 "csv" => {
                     let sink: Sink<std::io::Cursor<Vec<u8>>> = Sink::Csv(w);
                     predict_into(&mut reader, &net, &config, &device, args.batch_size, sink)

@@ -1440,6 +1440,12 @@ fn own_data_cases(cases: &mut Vec<Case>, work: &Path) {
         &["years.csv:1", "`label`", "neither a header"],
     ));
     cases.push(err(
+        "serket on fewer rows than --k",
+        GMVAE,
+        serket(&one, &[]),
+        &["--k 2", "one.csv", "1 rows"],
+    ));
+    cases.push(err(
         "serket --epoch 0",
         GMVAE,
         serket(&g, &["--epoch", "0"]),

@@ -277,6 +277,14 @@ impl Inputs {
         };
         let named: Vec<(&str, usize)> = rows.iter().map(|(n, r)| (n.as_str(), *r)).collect();
         data::check_rows(&named)?;
+        if images.rows < args.k {
+            anyhow::bail!(
+                "--k {}: the GMM needs at least one row per component; {} has {} rows",
+                args.k,
+                args.data.display(),
+                images.rows
+            );
+        }
         Ok(Self {
             images,
             speech,
