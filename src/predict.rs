@@ -112,7 +112,7 @@ fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
                 .as_ref()
                 .map(|c| format!(" ({})", c.join(", ")))
                 .unwrap_or_default()
-                + if reader.d == config.dy + 1 && !reader.has_labels() {
+                + if reader.d == config.net.dy + 1 && !reader.has_labels() {
                     "; name its label column with --label-column NAME|INDEX"
                 } else {
                     ""
