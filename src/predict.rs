@@ -37,6 +37,8 @@ pub struct PredictArgs {
     /// Safetensors input: the 2-D data tensor (default: the only 2-D tensor).
     #[arg(long)]
     pub tensor: Option<String>,
+    #[command(flatten)]
+    pub text: crate::options::table::TextFlags,
     /// Rows per forward pass (and per read from the file).
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
@@ -79,14 +81,14 @@ fn open_input(args: &PredictArgs, config: &ModelConfig) -> Result<TableReader> {
         eprintln!("predict: {} holds {n} images", path.display());
         return TableReader::from_rows(path, y, config.net.dy);
     }
-    let tensor = args.tensor.as_deref();
+    let (tensor, rules) = (args.tensor.as_deref(), &args.text.rules());
     let mut reader = match (&args.label_column, &config.label_column) {
         // The training file's label column, when this file has it too.
-        (None, Some(l)) => match TableReader::open(path, Some(l), tensor) {
+        (None, Some(l)) => match TableReader::open(path, Some(l), tensor, rules) {
             Ok(r) if r.d == config.net.dy => r,
-            _ => TableReader::open(path, None, tensor)?,
+            _ => TableReader::open(path, None, tensor, rules)?,
         },
-        (given, _) => TableReader::open(path, given.as_deref(), tensor)?,
+        (given, _) => TableReader::open(path, given.as_deref(), tensor, rules)?,
     };
     for note in reader.notes() {
         eprintln!("predict: {note}");

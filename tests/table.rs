@@ -3,7 +3,7 @@
 //! binary on data the test writes; the README's Python snippet against `predict`.
 
 use gmvae::data::npy::{self, Dtype};
-use gmvae::data::reader::{Batch, TableReader};
+use gmvae::data::reader::{Batch, Header, TableReader, TextRules};
 use gmvae::data::scale::{LikelihoodChoice, Scale, Scaler};
 use gmvae::data::table;
 use gmvae::options::table::TableOptions;
@@ -59,14 +59,15 @@ fn write_csv(path: &Path, y: &[f64], labels: Option<&[&str]>, header: bool, sep:
 }
 
 fn read(path: &Path, label: Option<&str>) -> Batch {
-    TableReader::open(path, label, None)
+    TableReader::open(path, label, None, &TextRules::default())
         .unwrap()
         .read_all()
         .unwrap()
 }
 
 fn err_of(path: &Path, label: Option<&str>) -> String {
-    let r = TableReader::open(path, label, None).and_then(|mut r| r.read_all());
+    let r =
+        TableReader::open(path, label, None, &TextRules::default()).and_then(|mut r| r.read_all());
     format!("{:#}", r.expect_err("should fail"))
 }
 
@@ -81,10 +82,10 @@ fn every_format_reads_the_same_table() {
     let by_name = read(&p("h.csv"), Some("label"));
     assert_eq!((by_name.rows, &by_name.y), (30, &want));
     assert_eq!(by_name.labels.as_ref().unwrap()[..3], ["a", "b", "c"]);
-    let r = TableReader::open(&p("h.csv"), Some("label"), None).unwrap();
+    let r = TableReader::open(&p("h.csv"), Some("label"), None, &TextRules::default()).unwrap();
     assert_eq!(r.columns.as_deref().unwrap(), ["f0", "f1", "f2", "f3"]);
     // Rows come in batches, and a batch reads only its share of the file (streaming).
-    let mut r = TableReader::open(&p("h.csv"), Some("label"), None).unwrap();
+    let mut r = TableReader::open(&p("h.csv"), Some("label"), None, &TextRules::default()).unwrap();
     let b = r.next_batch(5).unwrap().unwrap();
     assert_eq!(
         (b.rows, &b.y[..], b.labels.unwrap().len()),
@@ -150,7 +151,7 @@ fn every_format_reads_the_same_table() {
         e.contains("exactly one 2-D tensor") && e.contains("--tensor"),
         "{e}"
     );
-    let mut r = TableReader::open(&st, None, Some("b")).unwrap();
+    let mut r = TableReader::open(&st, None, Some("b"), &TextRules::default()).unwrap();
     assert_eq!(r.read_all().unwrap().y, want);
 }
 
@@ -663,7 +664,7 @@ fn the_reader_says_what_it_decided_about_header_and_comments() {
         path
     };
     let notes = |path: &Path| {
-        let mut r = TableReader::open(path, None, None).unwrap();
+        let mut r = TableReader::open(path, None, None, &TextRules::default()).unwrap();
         r.read_all().unwrap();
         r.notes()
     };
@@ -672,7 +673,7 @@ fn the_reader_says_what_it_decided_about_header_and_comments() {
         notes(&named),
         [
             "header: yes (first line has names)",
-            "skipped 2 comment line(s) starting with `#`"
+            "skipped 2 comment line(s) starting with `#` (--comment '' keeps them)"
         ]
     );
     assert_eq!(
@@ -681,7 +682,13 @@ fn the_reader_says_what_it_decided_about_header_and_comments() {
     );
     // A label column may be text in the first line of a headerless file; the index 2 is not
     // the value 2 of that line.
-    let mut r = TableReader::open(&p("lab.csv", "1,2,cat\n3,4,dog\n"), Some("2"), None).unwrap();
+    let mut r = TableReader::open(
+        &p("lab.csv", "1,2,cat\n3,4,dog\n"),
+        Some("2"),
+        None,
+        &TextRules::default(),
+    )
+    .unwrap();
     assert_eq!(r.read_all().unwrap().y, [1.0, 2.0, 3.0, 4.0]);
     assert_eq!(r.notes(), ["header: no (first line is numbers)"]);
     // `NA` or an empty field never makes the first row a header.
@@ -690,16 +697,73 @@ fn the_reader_says_what_it_decided_about_header_and_comments() {
 }
 
 #[test]
+fn header_and_comment_rules_can_be_set() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str, text: &str| {
+        let path = d.path().join(n);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let rules = |header, comment: &str| TextRules {
+        header,
+        comment: comment.into(),
+    };
+    // An all-numeric header (years): auto reads it as data, --header yes as names.
+    let years = p("years.csv", "2019,2020,2021\n1,2,3\n4,5,6\n");
+    let mut r = TableReader::open(&years, None, None, &rules(Header::Yes, "#")).unwrap();
+    assert_eq!(r.columns.clone().unwrap(), ["2019", "2020", "2021"]);
+    assert_eq!(r.read_all().unwrap().rows, 2);
+    assert_eq!(r.notes(), ["header: yes (first line has names, --header)"]);
+    let mut r = TableReader::open(&years, None, None, &TextRules::default()).unwrap();
+    assert_eq!(r.read_all().unwrap().rows, 3);
+    // --header no: a line of names is a row, and its first field is not a number.
+    let named = p("named.csv", "x,y\n1,2\n");
+    let e = TableReader::open(&named, None, None, &rules(Header::No, "#"))
+        .and_then(|mut r| r.read_all())
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("named.csv:1"), "{e:#}");
+    // An id label column `#0, #1, ...`: skipped as comments by default (and said), kept with
+    // --comment ''.
+    let ids = p("ids.csv", "id,v\n#0,1\n#1,2\n#2,3\n");
+    let read = |r: &TextRules| {
+        let mut t = TableReader::open(&ids, Some("id"), None, r).unwrap();
+        let rows = t.read_all().map(|b| b.rows);
+        (rows.ok(), t.notes())
+    };
+    let (rows, notes) = read(&TextRules::default());
+    assert_eq!(rows, None, "every data row is a comment: no data rows");
+    assert!(
+        notes.iter().any(|n| n.contains("skipped 3 comment")),
+        "{notes:?}"
+    );
+    assert_eq!(read(&rules(Header::Auto, "")).0, Some(3));
+    // The table preset's flags reach the reader; --test-fraction's negative value is named.
+    let (ok, _, err) = gmvae(&[
+        "table",
+        "--data",
+        years.to_str().unwrap(),
+        "--header",
+        "yes",
+        "--test-fraction",
+        "-0.1",
+    ]);
+    assert!(
+        !ok && err.contains("--test-fraction must be in [0, 1), found -0.1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn predict_matches_columns_by_name() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("t.csv");
     std::fs::write(&path, "a,b,c\n1,2,3\n4,5,6\n").unwrap();
     let trained: Vec<String> = ["c", "a", "b"].map(String::from).to_vec();
-    let mut r = TableReader::open(&path, None, None).unwrap();
+    let mut r = TableReader::open(&path, None, None, &TextRules::default()).unwrap();
     assert!(r.match_columns(&trained).unwrap());
     assert_eq!(r.read_all().unwrap().y, [3.0, 1.0, 2.0, 6.0, 4.0, 5.0]);
     let other: Vec<String> = ["a", "b", "z"].map(String::from).to_vec();
-    let e = TableReader::open(&path, None, None)
+    let e = TableReader::open(&path, None, None, &TextRules::default())
         .unwrap()
         .match_columns(&other)
         .unwrap_err()

@@ -2,7 +2,7 @@
 //! optional label column, a seeded held-out split, and a scaling fitted on the training rows
 //! ([`super::scale`]) and stored with the model so that `gmvae predict` applies the same.
 
-use super::reader::TableReader;
+use super::reader::{TableReader, TextRules};
 use super::scale::{LikelihoodChoice, Scale, Scaler};
 use super::{Dataset, Split};
 use crate::rng::{self, stream};
@@ -29,6 +29,8 @@ pub struct Spec<'a> {
     pub label_column: Option<&'a str>,
     /// Safetensors: the 2-D data tensor.
     pub tensor: Option<&'a str>,
+    /// Text: the header and comment rules.
+    pub text: TextRules,
     pub scale: Scale,
     pub likelihood: LikelihoodChoice,
     /// Share of rows held out (seeded by `seed`) for the test scores.
@@ -123,7 +125,7 @@ fn split_rows(n: usize, spec: &Spec) -> Result<(Vec<usize>, Vec<usize>)> {
 pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
     let path = spec.path;
     check_test_fraction(spec.test_fraction)?;
-    let mut reader = TableReader::open(path, spec.label_column, spec.tensor)?;
+    let mut reader = TableReader::open(path, spec.label_column, spec.tensor, &spec.text)?;
     let d = reader.d;
     let all = reader.read_all()?;
     let n = all.rows;

@@ -2,6 +2,7 @@
 //! what loading a table needs of them ([`Spec`]).
 
 use super::{Layer, Options};
+use crate::data::reader::{Header, TextRules};
 use crate::data::scale::{LikelihoodChoice, Scale};
 use crate::data::table::{Fitted, Spec};
 use anyhow::{bail, Context, Result};
@@ -29,12 +30,31 @@ super::decl::declare_options! {
         /// gaussian].
         likelihood: LikelihoodChoice = { main: LikelihoodChoice::Auto } => 30 set LikelihoodChoice;
         /// Share of rows held out (seeded by --seed) for the test scores.
-        // 0: evaluate on the training rows.
-        test_fraction: f64 = { main: 0.0 } => 40 set f64;
+        // 0: evaluate on the training rows. Negative numbers reach validate's message.
+        test_fraction: f64 = { main: 0.0 } => 40 set f64 [.allow_negative_numbers(true)];
+        /// Text files: whether the first line is a header: auto = when it names every feature
+        /// column (or holds the --label-column name), yes, or no.
+        #[serde(default, skip_serializing_if = "is_auto")]
+        header: Header = { main: Header::Auto } => 50 set Header;
+        /// Text files: lines starting with this are comments, skipped and counted in the log
+        /// ('' = none).
+        #[serde(default = "hash", skip_serializing_if = "is_hash")]
+        comment: String = { main: hash() } => 60 set String [.value_name("PREFIX")];
         /// What training found out about the table.
         fitted: Option<Fitted> = { main: None };
     }
     flags {}
+}
+
+// opts.json leaves the default rules out, so runs that use them keep the file they had.
+fn is_auto(h: &Header) -> bool {
+    *h == Header::Auto
+}
+fn hash() -> String {
+    "#".into()
+}
+fn is_hash(c: &str) -> bool {
+    c == "#"
 }
 
 impl Default for TableOptions {
@@ -46,6 +66,39 @@ impl Default for TableOptions {
 impl TableOptions {
     pub fn validate(&self) -> Result<()> {
         crate::data::table::check_test_fraction(self.test_fraction)
+    }
+}
+
+impl TableOptions {
+    /// How a text table is read.
+    pub fn text_rules(&self) -> TextRules {
+        TextRules {
+            header: self.header,
+            comment: self.comment.clone(),
+        }
+    }
+}
+
+/// The text-table flags of `predict` and `serket --data` (the table preset has them as option
+/// rows: `--header`, `--comment`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TextFlags {
+    /// Text files: whether the first line is a header: auto = when it names every feature
+    /// column (or holds the --label-column name), yes, or no.
+    #[arg(long, value_enum, default_value_t = Header::Auto)]
+    pub header: Header,
+    /// Text files: lines starting with this are comments, skipped and counted in the log
+    /// ('' = none).
+    #[arg(long, value_name = "PREFIX", default_value = "#")]
+    pub comment: String,
+}
+
+impl TextFlags {
+    pub fn rules(&self) -> TextRules {
+        TextRules {
+            header: self.header,
+            comment: self.comment.clone(),
+        }
     }
 }
 
@@ -70,6 +123,7 @@ impl Options {
             path,
             label_column: t.label_column.as_deref(),
             tensor: t.tensor.as_deref(),
+            text: t.text_rules(),
             scale: t.scale,
             likelihood: t.likelihood,
             test_fraction: t.test_fraction,

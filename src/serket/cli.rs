@@ -42,6 +42,8 @@ pub struct PipelineArgs {
     /// Safetensors --data: the 2-D data tensor (default: the file's only 2-D tensor).
     #[arg(long)]
     pub tensor: Option<String>,
+    #[command(flatten)]
+    pub text: crate::options::table::TextFlags,
     /// Scaling of a table's columns [default: auto = none when every value is in [0,1], else
     /// standardize]. The zip's images are used as they are.
     #[arg(long, value_enum)]
@@ -177,6 +179,7 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
         &args.data,
         args.label_column.as_deref(),
         args.tensor.as_deref(),
+        &args.text.rules(),
     )?;
     let d = reader.d;
     let mut all = reader.read_all()?;

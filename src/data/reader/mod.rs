@@ -55,6 +55,52 @@ enum Source {
     Memory { batch: Batch, at: usize },
 }
 
+/// Whether a text file's first line is a header (`--header`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Header {
+    /// A header when it names every feature column (or holds the `--label-column` name); a
+    /// line of numbers is data; a mix is an error.
+    #[default]
+    Auto,
+    Yes,
+    No,
+}
+
+/// How a text table is read: its header, and which lines are comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRules {
+    pub header: Header,
+    /// Lines starting with this are skipped (and counted in the log); empty: no comments.
+    pub comment: String,
+}
+
+impl Default for TextRules {
+    fn default() -> Self {
+        Self {
+            header: Header::Auto,
+            comment: "#".into(),
+        }
+    }
+}
+
+impl TextRules {
+    /// Whether trimmed line `t` is a comment.
+    pub(super) fn is_comment(&self, t: &str) -> bool {
+        !self.comment.is_empty() && t.starts_with(&self.comment)
+    }
+}
+
 /// Reads a table file in batches of rows.
 pub struct TableReader {
     path: PathBuf,
@@ -75,8 +121,10 @@ pub struct TableReader {
     order: Option<Vec<usize>>,
     /// Text: whether the first line was read as a header.
     header: Option<bool>,
-    /// Text: lines starting with `#` skipped before the first data line.
+    /// Text: comment lines skipped before the first data line.
     comments: usize,
+    /// Text: the header and comment rules.
+    rules: TextRules,
 }
 
 fn describe_column(j: usize, names: Option<&[String]>) -> String {
@@ -124,8 +172,13 @@ pub(crate) fn as_f32(v: f64) -> Option<f32> {
 
 impl TableReader {
     /// Opens `path`; `label` names the label column (header name or 0-based index), `tensor`
-    /// the safetensors data tensor.
-    pub fn open(path: &Path, label: Option<&str>, tensor: Option<&str>) -> Result<Self> {
+    /// the safetensors data tensor, `rules` how a text file's header and comments are read.
+    pub fn open(
+        path: &Path,
+        label: Option<&str>,
+        tensor: Option<&str>,
+        rules: &TextRules,
+    ) -> Result<Self> {
         // Checked before opening: opening a FIFO with no writer would block.
         let file_len = crate::limits::regular_file(path)?.len();
         let mut r = Self {
@@ -144,6 +197,7 @@ impl TableReader {
             order: None,
             header: None,
             comments: 0,
+            rules: rules.clone(),
         };
         let format = Format::of(path);
         if tensor.is_some() && format != Format::Safetensors {
@@ -221,6 +275,7 @@ impl TableReader {
             order: None,
             header: None,
             comments: 0,
+            rules: TextRules::default(),
         })
     }
 
@@ -228,9 +283,13 @@ impl TableReader {
     /// is a header, and how many comment lines were skipped.
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        let why = match self.rules.header {
+            Header::Auto => "",
+            _ => ", --header",
+        };
         match self.header {
-            Some(true) => notes.push("header: yes (first line has names)".to_string()),
-            Some(false) => notes.push("header: no (first line is numbers)".to_string()),
+            Some(true) => notes.push(format!("header: yes (first line has names{why})")),
+            Some(false) => notes.push(format!("header: no (first line is numbers{why})")),
             None => {}
         }
         let comments = self.comments
@@ -240,7 +299,8 @@ impl TableReader {
             };
         if comments > 0 {
             notes.push(format!(
-                "skipped {comments} comment line(s) starting with `#`"
+                "skipped {comments} comment line(s) starting with `{}` (--comment '' keeps them)",
+                self.rules.comment
             ));
         }
         notes

@@ -1,6 +1,8 @@
 //! CSV, TSV and whitespace-separated text tables.
 
-use super::{describe_column, parse_value, Batch, Format, RowsAt, Source, TableReader};
+use super::{
+    describe_column, parse_value, Batch, Format, Header, RowsAt, Source, TableReader, TextRules,
+};
 use anyhow::{bail, Context, Result};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -14,8 +16,10 @@ pub(super) struct TextRows {
     /// The first data line, when it was read to look for a header.
     pending: Option<(usize, String)>,
     width: usize,
-    /// Lines starting with `#` skipped after the first data line.
+    /// Comment lines skipped after the first data line.
     pub(super) comments: usize,
+    /// Which lines are comments.
+    comment: TextRules,
 }
 
 impl TableReader {
@@ -40,7 +44,7 @@ impl TableReader {
                         );
                     }
                     let t = l.trim_start_matches('\u{feff}').trim();
-                    if t.starts_with('#') {
+                    if self.rules.is_comment(t) {
                         self.comments += 1;
                     } else if !t.is_empty() {
                         break t.to_string();
@@ -68,7 +72,13 @@ impl TableReader {
         };
         // A label named but not found: label_index below says the file has no header.
         let unplaced = label.is_some() && label_idx.is_none();
-        let header = by_name || is_header(&fields, label_idx, line_no, &self.path, unplaced)?;
+        let header = match self.rules.header {
+            Header::Yes => true,
+            Header::No => false,
+            Header::Auto => {
+                by_name || is_header(&fields, label_idx, line_no, &self.path, unplaced)?
+            }
+        };
         self.header = Some(header);
         if header {
             check_unique(&fields, &self.path)?;
@@ -93,6 +103,7 @@ impl TableReader {
             pending: (!header).then_some((line_no, first)),
             width,
             comments: 0,
+            comment: self.rules.clone(),
         });
         Ok(())
     }
@@ -117,10 +128,9 @@ impl TextRows {
                 },
             };
             let t = line.trim();
-            if t.starts_with('#') {
-                self.comments += 1;
-            }
-            if t.is_empty() || t.starts_with('#') {
+            let comment = self.comment.is_comment(t);
+            self.comments += usize::from(comment);
+            if t.is_empty() || comment {
                 continue;
             }
             let fields = split_fields(t, self.format);
