@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{VarBuilder, VarMap};
 use gmvae_models::{Gmvae, GmvaeConfig, Likelihood, Network};
+use std::path::Path;
 
 /// Rows of the evaluation forward passes.
 pub(crate) const EVAL_CHUNK: usize = 1000;
@@ -158,4 +159,28 @@ pub fn component_samples(
         .decode(&x.reshape((k * cols, dx))?, false)?
         .mean()?;
     Ok(y.flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// Reads the weights of run `src` into `model` (`--init-from`) once its networks are known to
+/// be the ones `opts` builds; returns the epoch of the checkpoint read.
+pub fn init_from_run(src: &Path, opts: &Options, model: &Model) -> Result<usize> {
+    let flag = || format!("--init-from {}", src.display());
+    let source = Options::load(src).with_context(flag)?;
+    let differ = opts.network_differences(&source);
+    if !differ.is_empty() {
+        bail!(
+            "{}: that run's networks are not this run's ({}); give the same settings",
+            flag(),
+            differ.join("; ")
+        );
+    }
+    let ckpt = src.join(crate::checkpoint::FILE);
+    if !ckpt.exists() {
+        bail!(
+            "{}: no {} there yet (the run has not finished its first epoch)",
+            flag(),
+            crate::checkpoint::FILE
+        );
+    }
+    crate::checkpoint::load_weights(&ckpt, &model.vars).with_context(flag)
 }

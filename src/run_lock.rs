@@ -16,6 +16,11 @@ pub struct RunLock {
     dir: PathBuf,
     /// This process created the directory: remove it again if nothing was written into it.
     created: bool,
+    /// This process created the lock file (in a directory that may have existed).
+    lock_created: bool,
+    /// The run has recorded itself (`started`): from then on the lock file stays. Output
+    /// folders (Serket's) count as started.
+    started: bool,
 }
 
 impl RunLock {
@@ -43,6 +48,7 @@ impl RunLock {
             check_run_files(dir)?;
         }
         let path = dir.join(FILE);
+        let lock_created = !path.exists();
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -66,6 +72,8 @@ impl RunLock {
             _file: file,
             dir: dir.to_path_buf(),
             created,
+            lock_created,
+            started: !training_run,
         };
 
         // Nothing else writes into a locked run directory, so its temporary files are leftovers
@@ -81,17 +89,26 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// The run has written its record (opts.json): a later failure leaves the directory, lock
+    /// file included, for `--resume`.
+    pub fn started(&mut self) {
+        self.started = true;
+    }
+}
+
 impl Drop for RunLock {
     fn drop(&mut self) {
         // A fresh run that failed before writing anything leaves no directory behind.
-        if self.created {
-            let only_lock = std::fs::read_dir(&self.dir)
-                .map(|d| d.flatten().all(|e| e.file_name() == FILE))
-                .unwrap_or(false);
-            if only_lock {
-                let _ = std::fs::remove_file(self.dir.join(FILE));
-                let _ = std::fs::remove_dir(&self.dir);
-            }
+        let only_lock = std::fs::read_dir(&self.dir)
+            .map(|d| d.flatten().all(|e| e.file_name() == FILE))
+            .unwrap_or(false);
+        if self.created && only_lock {
+            let _ = std::fs::remove_file(self.dir.join(FILE));
+            let _ = std::fs::remove_dir(&self.dir);
+        } else if self.lock_created && !self.started {
+            // A start that failed in a directory that was already there leaves it as it was.
+            let _ = std::fs::remove_file(self.dir.join(FILE));
         }
     }
 }

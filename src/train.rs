@@ -107,7 +107,7 @@ struct Run {
     /// Steps per epoch (a trailing batch of one point is dropped: BatchNorm cannot use it).
     steps: usize,
     /// The run directory's lock, held while the run lives.
-    _lock: crate::run_lock::RunLock,
+    lock: crate::run_lock::RunLock,
 }
 
 /// What one epoch of training produced.
@@ -139,13 +139,13 @@ impl Run {
         if steps == 0 {
             bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
         }
-        let lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
+        let mut lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
         let model = Model::new(&opts, &dataset.shape(), &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
         let (start, rows) = Self::restore(&dir, &opts, &model, &mut adam, resume)?;
         if let (false, Some(src)) = (resume, opts.init_from.as_ref().map(|i| i.run.clone())) {
             // A resumed run has restored its own checkpoint above instead.
-            let epoch = init_from_run(&src, &opts, &model)?;
+            let epoch = model::init_from_run(&src, &opts, &model)?;
             println!(
                 "starting from the weights of {} after its epoch {epoch}",
                 src.display()
@@ -155,8 +155,9 @@ impl Run {
         if resume {
             // Records a raised --epoch for the next resume, and nothing else.
             crate::options::record_options(&dir, &opts, resume)?;
+            lock.started();
         }
-        let run = Self {
+        let mut run = Self {
             opts,
             dir,
             device,
@@ -164,18 +165,19 @@ impl Run {
             model,
             adam,
             steps,
-            _lock: lock,
+            lock,
         };
         run.print_header();
-        if !resume && run.opts.pretrain_epochs > 0 {
+        if !resume {
             // A fresh run only: a resumed one restores the trained state from its checkpoint.
             let o = &run.opts;
-            crate::pretrain::pretrain(&run.model, o, &run.dataset.train, &run.device)?.print();
-        }
-        if !resume {
+            if o.pretrain_epochs > 0 {
+                crate::pretrain::pretrain(&run.model, o, &run.dataset.train, &run.device)?.print();
+            }
             // Written once every check that can fail has passed: a fresh run that fails to
             // start leaves its directory as it was (or none, when it created it).
-            crate::options::record_options(&run.dir, &run.opts, false)?;
+            crate::options::record_options(&run.dir, o, false)?;
+            run.lock.started();
         }
         Ok((run, start, rows))
     }
@@ -423,30 +425,6 @@ impl Run {
             }))?,
         )
     }
-}
-
-/// Reads the weights of run `src` into `model` (`--init-from`) once its networks are known to
-/// be the ones `opts` builds; returns the epoch of the checkpoint read.
-fn init_from_run(src: &Path, opts: &Options, model: &Model) -> Result<usize> {
-    let flag = || format!("--init-from {}", src.display());
-    let source = Options::load(src).with_context(flag)?;
-    let differ = opts.network_differences(&source);
-    if !differ.is_empty() {
-        bail!(
-            "{}: that run's networks are not this run's ({}); give the same settings",
-            flag(),
-            differ.join("; ")
-        );
-    }
-    let ckpt = src.join(checkpoint::FILE);
-    if !ckpt.exists() {
-        bail!(
-            "{}: no {} there yet (the run has not finished its first epoch)",
-            flag(),
-            checkpoint::FILE
-        );
-    }
-    checkpoint::load_weights(&ckpt, &model.vars).with_context(flag)
 }
 
 /// Trains from scratch (`resume == false`) or continues the checkpoint in `run_dir(opts)`:

@@ -1178,6 +1178,405 @@ fn table_csv(n: usize) -> String {
     s
 }
 
+/// A second round of own-data inputs, on the formats and commands the first round touched
+/// least: TSV, whitespace text, BOM and CRLF files, `.npy` and safetensors variants, the
+/// `--header`/`--comment` rules, and `predict`/`export`/`serket` on odd arguments. Each either
+/// trains (and then leaves a run) or is refused without leaving a run directory.
+fn own_data_round_two(cases: &mut Vec<Case>, work: &Path) {
+    use gmvae::data::npy::{to_bytes, Dtype};
+    let d = work.join("own2");
+    std::fs::create_dir_all(&d).unwrap();
+    let out = work.join("own2-runs");
+    let args = |id: &str, file: &str, extra: &[&str]| {
+        let mut v = os(&["table", "--data", file, "--out-dir", &p(&out), "--id", id]);
+        v.extend(os(&["--epoch", "1", "--batch-size", "10", "-K", "3"]));
+        v.extend(os(extra));
+        v
+    };
+    let bad = |name: &str, id: &str, file: &str, extra: &[&str], m: &[&str]| {
+        err(name, GMVAE, args(id, file, extra), m).then(no_dir(out.join(id)))
+    };
+    let good = |name: &str, id: &str, file: &str, extra: &[&str]| {
+        let run = out.join(id);
+        ok(name, GMVAE, args(id, file, extra)).then(move || {
+            match run.join("model.safetensors").exists() {
+                true => Ok(()),
+                false => Err(format!("{} has no model", run.display())),
+            }
+        })
+    };
+    let csv = table_csv(40);
+    let rows: Vec<&str> = csv.lines().collect();
+
+    // Text variants that are valid data.
+    let tsv = write(&d.join("t.tsv"), csv.replace(',', "\t"));
+    cases.push(good(
+        "TSV with a header",
+        "r1",
+        &tsv,
+        &["--label-column", "label"],
+    ));
+    let ws = write(&d.join("t.txt"), csv.replace(',', "  \t "));
+    cases.push(good(
+        "whitespace text, mixed runs",
+        "r2",
+        &ws,
+        &["--label-column", "label"],
+    ));
+    let bom = write(&d.join("bom.csv"), format!("\u{feff}{csv}"));
+    cases.push(good(
+        "CSV with a byte-order mark",
+        "r3",
+        &bom,
+        &["--label-column", "label"],
+    ));
+    let crlf = write(&d.join("crlf.csv"), csv.replace('\n', "\r\n"));
+    cases.push(good(
+        "CSV with CRLF line ends",
+        "r4",
+        &crlf,
+        &["--label-column", "label"],
+    ));
+    let quoted = write(
+        &d.join("quoted.csv"),
+        csv.replacen("a,b,c,d,label", "\"a\",\"b\",\"c\",\"d\",\"label\"", 1),
+    );
+    cases.push(good(
+        "CSV with quoted names",
+        "r5",
+        &quoted,
+        &["--label-column", "label"],
+    ));
+    let constant = write(
+        &d.join("const.csv"),
+        csv.lines()
+            .enumerate()
+            .map(|(i, l)| match i {
+                0 => format!("{l},k\n"),
+                _ => format!("{l},7\n"),
+            })
+            .collect::<String>(),
+    );
+    cases.push(good(
+        "a constant column",
+        "r6",
+        &constant,
+        &["--label-column", "label"],
+    ));
+    let pct = write(&d.join("pct.csv"), format!("% made by hand\n{csv}% end\n"));
+    cases.push(good(
+        "--comment % skips % lines",
+        "r7",
+        &pct,
+        &["--label-column", "label", "--comment", "%"],
+    ));
+    let years = write(
+        &d.join("years.csv"),
+        csv.replacen("a,b,c,d,label", "2019,2020,2021,2022,label", 1),
+    );
+    cases.push(good(
+        "--header yes on a numeric header",
+        "r8",
+        &years,
+        &["--label-column", "label", "--header", "yes"],
+    ));
+    let noh = write(&d.join("noh.csv"), rows[1..].join("\n"));
+    cases.push(good(
+        "--header no on a headerless file, label by index",
+        "r9",
+        &noh,
+        &["--label-column", "4", "--header", "no"],
+    ));
+
+    // Text files that are not valid data.
+    cases.push(bad(
+        "--header no on a file with names",
+        "b1",
+        &write(&d.join("named.csv"), &csv),
+        &["--header", "no"],
+        &["named.csv:1"],
+    ));
+    cases.push(bad(
+        "--comment '' keeps # lines, which are not numbers",
+        "b2",
+        &write(
+            &d.join("hash.csv"),
+            format!("{}\n# note\n{}", rows[0], rows[1..].join("\n")),
+        ),
+        &["--comment", "", "--label-column", "label"],
+        &["hash.csv:2"],
+    ));
+    let mut extra = rows.clone();
+    extra[5] = "1,2,3,4,0,5";
+    cases.push(bad(
+        "a row with an extra field",
+        "b3",
+        &write(&d.join("extra.csv"), extra.join("\n")),
+        &["--label-column", "label"],
+        &["extra.csv:6", "expected 5 fields"],
+    ));
+    let mut comma = rows.clone();
+    comma[3] = "\"1,5\",2,3,4,0";
+    cases.push(bad(
+        "a quoted field holding a comma",
+        "b4",
+        &write(&d.join("comma.csv"), comma.join("\n")),
+        &["--label-column", "label"],
+        &["comma.csv:4", "`1,5`"],
+    ));
+    let mut nolabel = rows.clone();
+    nolabel[7] = "1,2,3,4,";
+    cases.push(bad(
+        "an empty label",
+        "b5",
+        &write(&d.join("nolabel.csv"), nolabel.join("\n")),
+        &["--label-column", "label"],
+        &["nolabel.csv:8", "empty label"],
+    ));
+    cases.push(bad(
+        "a header and no rows",
+        "b6",
+        &write(&d.join("headonly.csv"), format!("{}\n", rows[0])),
+        &[],
+        &["headonly.csv", "no data rows"],
+    ));
+    cases.push(bad(
+        "an empty file",
+        "b7",
+        &write(&d.join("empty.csv"), ""),
+        &[],
+        &["empty.csv", "no data rows"],
+    ));
+    cases.push(bad(
+        "only comments",
+        "b8",
+        &write(&d.join("comments.csv"), "# a\n# b\n"),
+        &[],
+        &["comments.csv", "no data rows"],
+    ));
+    let named = write(&d.join("named2.csv"), &csv);
+    cases.push(bad(
+        "--label-column index out of range",
+        "b9",
+        &named,
+        &["--label-column", "9"],
+        &["--label-column 9", "out of range"],
+    ));
+    cases.push(bad(
+        "--label-column name not in the header",
+        "b10",
+        &named,
+        &["--label-column", "class"],
+        &["no column named `class`"],
+    ));
+    cases.push(bad(
+        "--label-column by name on a headerless file",
+        "b11",
+        &noh,
+        &["--label-column", "label"],
+        &["no header row"],
+    ));
+    cases.push(bad(
+        "--header bogus",
+        "b12",
+        &named,
+        &["--header", "maybe"],
+        &["--header"],
+    ));
+    cases.push(bad(
+        "--test-fraction 1",
+        "b13",
+        &named,
+        &["--test-fraction", "1"],
+        &["--test-fraction must be in [0, 1)"],
+    ));
+    cases.push(bad(
+        "--test-fraction nan",
+        "b14",
+        &named,
+        &["--test-fraction", "nan"],
+        &["--test-fraction"],
+    ));
+    cases.push(bad(
+        "--tensor on a text table",
+        "b15",
+        &named,
+        &["--tensor", "y"],
+        &["--tensor", "not one"],
+    ));
+    cases.push(bad(
+        "--data a directory",
+        "b16",
+        &p(&d),
+        &[],
+        &["not a regular file"],
+    ));
+    cases.push(bad(
+        "--data a missing file",
+        "b17",
+        &p(&d.join("missing.csv")),
+        &[],
+        &["missing.csv"],
+    ));
+
+    // .npy variants.
+    let vals: Vec<f64> = (0..40 * 3)
+        .map(|i| (i % 7) as f64 * 0.1 + (i / 3) as f64 * 0.01)
+        .collect();
+    let f64npy = write(&d.join("f64.npy"), to_bytes(&vals, 40, 3, Dtype::F64));
+    cases.push(good(".npy f64, no labels", "n1", &f64npy, &[]));
+    cases.push(good(
+        ".npy f64, the last column as labels",
+        "n2",
+        &f64npy,
+        &["--label-column", "2"],
+    ));
+    let full = to_bytes(&vals, 40, 3, Dtype::F32);
+    cases.push(bad(
+        ".npy cut short",
+        "n3",
+        &write(&d.join("short.npy"), &full[..full.len() - 10]),
+        &[],
+        &["short.npy"],
+    ));
+    // The header patched in place (same length): the array's order, then its dtype.
+    let swap = |from: &str, to: &str| {
+        let at = full
+            .windows(from.len())
+            .position(|w| w == from.as_bytes())
+            .expect("in the header");
+        patch(full.clone(), at, to.as_bytes())
+    };
+    cases.push(bad(
+        ".npy in Fortran order",
+        "n4",
+        &write(
+            &d.join("fortran.npy"),
+            swap("'fortran_order': False", "'fortran_order': True "),
+        ),
+        &[],
+        &["fortran.npy", "Fortran"],
+    ));
+    cases.push(bad(
+        ".npy of int32",
+        "n5",
+        &write(&d.join("int.npy"), swap("<f4", "<i4")),
+        &[],
+        &["int.npy", "<i4"],
+    ));
+    cases.push(bad(
+        ".npy named .npy but text inside",
+        "n6",
+        &write(&d.join("text.npy"), &csv),
+        &[],
+        &["text.npy"],
+    ));
+
+    // safetensors variants.
+    let st = |name: &str, tensors: &[(&str, candle_core::Tensor)]| {
+        let path = d.join(name);
+        candle_core::safetensors::save(
+            &tensors
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.clone()))
+                .collect(),
+            &path,
+        )
+        .unwrap();
+        p(&path)
+    };
+    let dev = candle_core::Device::Cpu;
+    let y = candle_core::Tensor::from_vec(
+        vals.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+        (40, 3),
+        &dev,
+    )
+    .unwrap();
+    let y2 = y.clone();
+    let two = st("two.safetensors", &[("a", y.clone()), ("b", y2)]);
+    cases.push(bad(
+        "safetensors with two 2-D tensors",
+        "s1",
+        &two,
+        &[],
+        &["exactly one 2-D tensor"],
+    ));
+    cases.push(good(
+        "safetensors with two 2-D tensors, one named",
+        "s2",
+        &two,
+        &["--tensor", "b"],
+    ));
+    cases.push(bad(
+        "safetensors --tensor not there",
+        "s3",
+        &two,
+        &["--tensor", "c"],
+        &["no tensor `c`"],
+    ));
+    let short = candle_core::Tensor::zeros(5, candle_core::DType::F32, &dev).unwrap();
+    cases.push(bad(
+        "safetensors labels of another length",
+        "s4",
+        &st("lab.safetensors", &[("y", y.clone()), ("label", short)]),
+        &["--label-column", "label"],
+        &["must be 1-D with 40 entries"],
+    ));
+    cases.push(bad(
+        "safetensors named so but not one",
+        "s5",
+        &write(&d.join("fake.safetensors"), "not a safetensors file"),
+        &[],
+        &["fake.safetensors"],
+    ));
+
+    // Other commands on odd arguments.
+    cases.push(err(
+        "predict --run a directory without a model",
+        GMVAE,
+        os(&["predict", "--run", &p(&d), "--data", &named]),
+        &["config.json"],
+    ));
+    cases.push(err(
+        "export a directory that is no run",
+        GMVAE,
+        os(&["export", &p(&d)]),
+        &["opts.json"],
+    ));
+    cases.push(err(
+        "serket --data a header-only table",
+        GMVAE,
+        os(&[
+            "serket",
+            "vae-gmm",
+            "--data",
+            &p(&d.join("headonly.csv")),
+            "--out",
+            &p(&work.join("own2-serket")),
+            "--rounds",
+            "1",
+        ]),
+        &["headonly.csv", "no data rows"],
+    ));
+    cases.push(err(
+        "serket --header no on a file with names",
+        GMVAE,
+        os(&[
+            "serket",
+            "vae-gmm",
+            "--data",
+            &named,
+            "--header",
+            "no",
+            "--out",
+            &p(&work.join("own2-serket")),
+            "--rounds",
+            "1",
+        ]),
+        &["named2.csv:1"],
+    ));
+}
+
 /// An f32 `.npy` header (no data) for `shape`.
 fn npy_header(shape: &str) -> Vec<u8> {
     let mut b = gmvae::data::npy::to_bytes(&[], 0, 1, gmvae::data::npy::Dtype::F32);
@@ -1307,6 +1706,37 @@ fn own_data_cases(cases: &mut Vec<Case>, work: &Path) {
         )
         .then(move || match std::fs::read_dir(&pre).map(|d| d.count()) {
             Ok(1) => Ok(()),
+            _ => Err("the run directory changed".into()),
+        }),
+    );
+    // A failure during pretraining (after the lock was taken) in a directory that was already
+    // there leaves it as it was: no opts.json and no lock file.
+    let pre8 = out.join("t8");
+    std::fs::create_dir_all(&pre8).unwrap();
+    let eight = write(&d.join("eight8.csv"), table_csv(8));
+    cases.push(
+        err(
+            "failed pretraining in an existing run directory leaves it as it was",
+            GMVAE,
+            os(&[
+                "table",
+                "--data",
+                &eight,
+                "--out-dir",
+                &p(&out),
+                "--id",
+                "t8",
+                "--k",
+                "20",
+                "--pretrain-epochs",
+                "1",
+                "--batch-size",
+                "4",
+            ]),
+            &["20 components"],
+        )
+        .then(move || match std::fs::read_dir(&pre8).map(|d| d.count()) {
+            Ok(0) => Ok(()),
             _ => Err("the run directory changed".into()),
         }),
     );
@@ -1649,6 +2079,7 @@ fn bad_inputs_give_clear_errors_never_panics_hangs_or_wrong_successes() {
     resume_cases(&mut cases, work.path());
     serket_cases(&mut cases, work.path());
     own_data_cases(&mut cases, work.path());
+    own_data_round_two(&mut cases, work.path());
     bench_cases(&mut cases);
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     run_suite(cases, work.path());
