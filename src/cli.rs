@@ -217,14 +217,6 @@ impl TrainArgs {
                 o.preset
             );
         }
-        let name = dir.file_name().context("--resume needs a run directory")?;
-        // The directory names the run now; an id the file could never have been written with
-        // still marks the file as edited or broken.
-        crate::options::check_id(&o.id)
-            .with_context(invalid)
-            .with_context(context)?;
-        o.id = name.to_string_lossy().into_owned();
-        o.out_dir = dir.parent().map(|p| p.to_path_buf()).unwrap_or_default();
         if let Some(e) = self.given().epoch() {
             if e < o.epoch {
                 bail!(
@@ -237,7 +229,12 @@ impl TrainArgs {
         o.set_given(self.given(), |opt| {
             opt.flag().is_some_and(|f| f.resume != Resume::Refuse)
         });
-        let o = o.validated().with_context(invalid).with_context(context)?;
+        // The file is validated as written (its id included), then placed in `dir`.
+        let o = o
+            .validated()
+            .with_context(invalid)
+            .with_context(context)?
+            .in_run_dir(dir)?;
         self.check_gpu_id(&o)?;
         Ok(o)
     }

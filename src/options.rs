@@ -314,6 +314,19 @@ impl Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Valid(Options);
 
+impl Valid {
+    /// These options for the run directory `dir` (`--resume`): the directory names the run and
+    /// its `--out-dir`, whatever the file recorded.
+    pub fn in_run_dir(mut self, dir: &std::path::Path) -> Result<Valid> {
+        use anyhow::Context;
+        let name = dir.file_name().context("--resume needs a run directory")?;
+        self.0.id = name.to_string_lossy().into_owned();
+        check_id(&self.0.id).with_context(|| format!("--resume {}", dir.display()))?;
+        self.0.out_dir = dir.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        Ok(self)
+    }
+}
+
 impl std::ops::Deref for Valid {
     type Target = Options;
     fn deref(&self) -> &Options {

@@ -66,14 +66,6 @@ impl EpochRecord {
         ]
     }
 
-    /// The value of column `name` (a real-valued one).
-    fn value(&self, name: &str) -> Option<f64> {
-        self.cells().into_iter().find_map(|(n, c)| match c {
-            Cell::Real(v) if n == name => v,
-            _ => None,
-        })
-    }
-
     /// The epoch's row of `metrics.csv`.
     pub fn csv_row(&self) -> String {
         let mut row = self.epoch.to_string();
@@ -90,7 +82,15 @@ impl EpochRecord {
 
     /// The epoch's line on stdout: the terms, the scores the data allows, component usage.
     pub fn line(&self, epochs: usize, k: usize) -> String {
-        let v = |name| self.value(name).unwrap_or(f64::NAN);
+        let cells = self.cells();
+        // The value of real-valued column `name`; `None` when missing (no labels).
+        let value = |name: &str| {
+            cells.iter().find_map(|(n, c)| match c {
+                Cell::Real(v) if *n == name => *v,
+                _ => None,
+            })
+        };
+        let v = |name| value(name).unwrap_or(f64::NAN);
         let scores: String = [
             ("train_acc", "train_acc"),
             ("test_acc", "test_acc"),
@@ -98,7 +98,7 @@ impl EpochRecord {
             ("nmi", "test_nmi"),
         ]
         .iter()
-        .filter_map(|&(shown, col)| self.value(col).map(|x| format!(" {shown} {x:.4}")))
+        .filter_map(|&(shown, col)| value(col).map(|x| format!(" {shown} {x:.4}")))
         .collect();
         format!(
             "epoch {}/{epochs} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{scores} clusters {}/{k} max_q {:.3} {:.1}s",

@@ -588,51 +588,27 @@ fn every_flag_is_a_row_of_the_option_table() {
 
 #[test]
 fn resume_names_the_flags_it_refuses_and_those_it_takes() {
-    let cli = Cli::try_parse_from([
-        "gmvae",
-        "spiral",
-        "--resume",
-        "/nonexistent/run",
-        "--epoch",
-        "3",
-        "--gpu",
-        "0",
-        "--k",
-        "3",
-        "--svhn-extra",
-    ])
-    .unwrap();
-    let (preset, train) = cli.command.training().unwrap();
-    let e = format!(
-        "{:#}",
-        train
-            .resume_options(preset, Path::new("/nonexistent/run"), None)
-            .unwrap_err()
-    );
+    // The error of `gmvae spiral --resume /nonexistent/run <flags>`.
+    let resume_error = |flags: &[&str]| {
+        let mut args = vec!["gmvae", "spiral", "--resume", "/nonexistent/run"];
+        args.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(args).unwrap();
+        let (preset, train) = cli.command.training().unwrap();
+        format!(
+            "{:#}",
+            train
+                .resume_options(preset, Path::new("/nonexistent/run"), None)
+                .unwrap_err()
+        )
+    };
+    let e = resume_error(&["--epoch", "3", "--gpu", "0", "--k", "3", "--svhn-extra"]);
     assert!(
         e.contains("; --k, --svhn-extra cannot change them")
             && e.contains("(only --epoch, --gpu, --gpu-id and --threads may be given)"),
         "{e}"
     );
     // Without them it goes on to read the run (and fails there).
-    let cli = Cli::try_parse_from([
-        "gmvae",
-        "spiral",
-        "--resume",
-        "/nonexistent/run",
-        "--threads",
-        "1",
-        "--gpu-id",
-        "0",
-    ])
-    .unwrap();
-    let (preset, train) = cli.command.training().unwrap();
-    let e = format!(
-        "{:#}",
-        train
-            .resume_options(preset, Path::new("/nonexistent/run"), None)
-            .unwrap_err()
-    );
+    let e = resume_error(&["--threads", "1", "--gpu-id", "0"]);
     assert!(
         e.contains("opts.json") && !e.contains("cannot change"),
         "{e}"

@@ -121,8 +121,6 @@ pub struct TableReader {
     order: Option<Vec<usize>>,
     /// Text: whether the first line was read as a header.
     header: Option<bool>,
-    /// Text: comment lines skipped before the first data line.
-    comments: usize,
     /// Text: the header and comment rules.
     rules: TextRules,
 }
@@ -196,7 +194,6 @@ impl TableReader {
             file_len,
             order: None,
             header: None,
-            comments: 0,
             rules: rules.clone(),
         };
         let format = Format::of(path);
@@ -274,7 +271,6 @@ impl TableReader {
             file_len: 0,
             order: None,
             header: None,
-            comments: 0,
             rules: TextRules::default(),
         })
     }
@@ -292,11 +288,10 @@ impl TableReader {
             Some(false) => notes.push(format!("header: no (first line is numbers{why})")),
             None => {}
         }
-        let comments = self.comments
-            + match &self.source {
-                Source::Text(t) => t.comments,
-                _ => 0,
-            };
+        let comments = match &self.source {
+            Source::Text(t) => t.comments,
+            _ => 0,
+        };
         if comments > 0 {
             notes.push(format!(
                 "skipped {comments} comment line(s) starting with `{}` (--comment '' keeps them)",

@@ -16,10 +16,10 @@ pub(super) struct TextRows {
     /// The first data line, when it was read to look for a header.
     pending: Option<(usize, String)>,
     width: usize,
-    /// Comment lines skipped after the first data line.
+    /// Comment lines skipped so far.
     pub(super) comments: usize,
     /// Which lines are comments.
-    comment: TextRules,
+    rules: TextRules,
 }
 
 impl TableReader {
@@ -27,7 +27,7 @@ impl TableReader {
         let f = File::open(&self.path)
             .with_context(|| format!("cannot open table file {}", self.path.display()))?;
         let mut lines = BufReader::new(f).lines();
-        let mut line_no = 0;
+        let (mut line_no, mut comments) = (0, 0);
         let first = loop {
             match lines.next() {
                 None => bail!("{}: no data rows", self.path.display()),
@@ -45,7 +45,7 @@ impl TableReader {
                     }
                     let t = l.trim_start_matches('\u{feff}').trim();
                     if self.rules.is_comment(t) {
-                        self.comments += 1;
+                        comments += 1;
                     } else if !t.is_empty() {
                         break t.to_string();
                     }
@@ -102,8 +102,8 @@ impl TableReader {
             line_no,
             pending: (!header).then_some((line_no, first)),
             width,
-            comments: 0,
-            comment: self.rules.clone(),
+            comments,
+            rules: self.rules.clone(),
         });
         Ok(())
     }
@@ -128,7 +128,7 @@ impl TextRows {
                 },
             };
             let t = line.trim();
-            let comment = self.comment.is_comment(t);
+            let comment = self.rules.is_comment(t);
             self.comments += usize::from(comment);
             if t.is_empty() || comment {
                 continue;
