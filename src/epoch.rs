@@ -6,6 +6,7 @@
 //! loss is read back for the NaN guard and the progress display.
 
 use crate::data::Split;
+use crate::hooks::Hooks;
 use crate::rng::{self, StdRng};
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
@@ -72,8 +73,9 @@ pub fn binarize_in_place(y: &mut [f32], rng: &mut StdRng) {
     }
 }
 
-/// How an epoch is watched: a progress display and the NaN guard on the summed loss.
-pub struct Watch {
+/// How an epoch is watched: a progress display, the NaN guard on the summed loss, and the
+/// caller's interrupt check.
+pub struct Watch<'a> {
     /// What the epochs are of: "epoch" (training) or "pretraining".
     pub label: &'static str,
     /// Epochs in all (for the display).
@@ -82,6 +84,8 @@ pub struct Watch {
     pub learning_rate: f64,
     /// Prefixed to the guard's error (which phase of the run failed).
     pub context: Option<&'static str>,
+    /// Where progress goes (none unless the log is stdout) and the interrupt check.
+    pub hooks: Hooks<'a>,
 }
 
 /// Runs one epoch: `step(s, idx, read)` trains on the rows `idx` of batch `s` (the first
@@ -97,19 +101,26 @@ pub fn run(
     watch: Option<&Watch>,
     mut step: impl FnMut(usize, &[usize], bool) -> Result<Option<f64>>,
 ) -> Result<usize> {
-    let mut progress = watch.map(|w| Progress::new(w.label, epoch, w.epochs, steps));
+    let mut progress = watch
+        .filter(|w| w.hooks.log.progress())
+        .map(|w| Progress::new(w.label, epoch, w.epochs, steps));
     let mut points = 0;
     for (s, idx) in order.chunks(batch).take(steps).enumerate() {
+        if let Some(w) = watch {
+            w.hooks.check_interrupt()?;
+        }
         let read = watch.is_some() && ((s + 1).is_multiple_of(GUARD_EVERY) || s + 1 == steps);
         let loss = step(s, idx, read)?;
         points += idx.len();
-        if let (Some(w), Some(p), Some(loss)) = (watch, progress.as_mut(), loss) {
+        if let (Some(w), Some(loss)) = (watch, loss) {
             let checked = crate::guard::check_loss(loss, epoch, s + 1, w.learning_rate);
             match w.context {
                 Some(c) => checked.context(c)?,
                 None => checked?,
             }
-            p.loss(loss / points as f64);
+            if let Some(p) = progress.as_mut() {
+                p.loss(loss / points as f64);
+            }
         }
         if let Some(p) = &progress {
             p.step(s + 1);
@@ -232,6 +243,7 @@ mod tests {
             epochs: 1,
             learning_rate: 1e-3,
             context: Some("phase"),
+            hooks: Hooks::default(),
         };
         let mut seen = Vec::new();
         let mut reads = Vec::new();

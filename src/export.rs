@@ -81,7 +81,12 @@ impl ModelConfig {
                 run_dir.display()
             )
         })?;
-        let mut c: Self = serde_json::from_str(&text)
+        Self::parse(&text, &path)
+    }
+
+    /// Parses and checks the text of a `config.json` (`path` names it in messages).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut c: Self = serde_json::from_str(text)
             .with_context(|| format!("{} is not a gmvae config.json", path.display()))?;
         c.net.qz_head = c.objective == ObjectiveKind::V1;
         if c.format != FORMAT {
@@ -141,16 +146,27 @@ pub fn load_model(run_dir: &Path, device: &Device) -> Result<(ModelConfig, Gmvae
             run_dir.display()
         )
     })?;
+    let net = model_from_bytes(&config, bytes, &path, device)?;
+    Ok((config, net))
+}
+
+/// The networks of `config` with the weights of a `model.safetensors` file's bytes (`path` names
+/// them in messages), in BatchNorm eval use.
+pub fn model_from_bytes(
+    config: &ModelConfig,
+    bytes: Vec<u8>,
+    path: &Path,
+    device: &Device,
+) -> Result<Gmvae> {
     let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, device)
         .with_context(|| format!("{} is not a safetensors file", path.display()))?;
-    let net = Gmvae::new(config.net.clone(), vb).with_context(|| {
+    Gmvae::new(config.net.clone(), vb).with_context(|| {
         format!(
             "{} does not match {} (missing or misshapen weights)",
             path.display(),
             CONFIG_FILE
         )
-    })?;
-    Ok((config, net))
+    })
 }
 
 /// `gmvae export RUN`: the weights-only model from the run's last checkpoint.

@@ -13,6 +13,7 @@ pub mod evaluate;
 pub mod export;
 pub mod flag_use;
 pub mod guard;
+pub mod hooks;
 pub mod limits;
 pub mod metrics;
 pub mod model;

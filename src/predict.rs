@@ -131,6 +131,84 @@ pub fn posterior(net: &Gmvae, objective: ObjectiveKind, y: &Tensor) -> Result<(T
     Ok((q, post.mean_x))
 }
 
+/// The scaled rows `start..start + rows` of row-major `y` (raw, as the caller holds them) as a
+/// `[rows, Dy]` tensor: the model's input.
+fn scaled_chunk(
+    config: &ModelConfig,
+    y: &[f32],
+    (start, rows): (usize, usize),
+    device: &Device,
+) -> Result<Tensor> {
+    let dy = config.net.dy;
+    let mut chunk = y[start * dy..(start + rows) * dy].to_vec();
+    config.scaling.apply(&mut chunk);
+    Ok(Tensor::from_vec(chunk, (rows, dy), device)?)
+}
+
+/// What a trained model says of rows held in memory, raw as the caller holds them (the Python
+/// binding's `predict_proba` and `transform`): the cluster posteriors `[N, K]` (v1: q(z|y);
+/// v2: p(z | mean x, mean w)) and the q(x|y) means `[N, Dx]`, row-major, scaled and batched as
+/// `gmvae predict` does.
+pub fn posterior_of_rows(
+    net: &Gmvae,
+    config: &ModelConfig,
+    y: &[f32],
+    batch_size: usize,
+    device: &Device,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let n = y.len() / config.net.dy.max(1);
+    let (mut q_all, mut x_all) = (
+        Vec::with_capacity(n * config.net.k),
+        Vec::with_capacity(n * config.net.dx),
+    );
+    for start in (0..n).step_by(batch_size.max(1)) {
+        let rows = batch_size.max(1).min(n - start);
+        let chunk = scaled_chunk(config, y, (start, rows), device)?;
+        let (q, mx) = posterior(net, config.objective, &chunk)?;
+        q_all.extend(q.flatten_all()?.to_vec1::<f32>()?);
+        x_all.extend(mx.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok((q_all, x_all))
+}
+
+/// The mean evidence lower bound per row of rows held in memory (raw, as the caller holds them):
+/// the paper's bound (reconstruction, conditional prior, w-prior and z-prior with eta = 1), one
+/// Monte-Carlo sample of (x, w) per row drawn from `seed`, BatchNorm in eval mode.
+pub fn lower_bound_of_rows(
+    net: &Gmvae,
+    config: &ModelConfig,
+    y: &[f32],
+    batch_size: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<f64> {
+    use crate::objective::{self, ObjectiveConfig, ZPriorMode};
+    let cfg = ObjectiveConfig {
+        kind: config.objective,
+        n_mc: 1,
+        z_prior_weight: 1.0,
+        cv_weight: 0.0,
+        free_bits: 0.0,
+        z_prior_mode: ZPriorMode::Sample,
+        cond_weight: 1.0,
+    };
+    let n = y.len() / config.net.dy.max(1);
+    if n == 0 {
+        bail!("no rows to score");
+    }
+    let mut noise = crate::rng::rng(seed, crate::rng::stream::NOISE);
+    let mut loss = 0.0;
+    for start in (0..n).step_by(batch_size.max(1)) {
+        let rows = batch_size.max(1).min(n - start);
+        let chunk = scaled_chunk(config, y, (start, rows), device)?;
+        let (dx, dw) = (config.net.dx, config.net.dw);
+        let (eps_x, eps_w) = objective::draw_noise(&mut noise, 1, rows, dx, dw, device)?;
+        let out = objective::evaluate(net, &cfg, &chunk, &eps_x, &eps_w, false)?;
+        loss += out.terms.read()?.loss;
+    }
+    Ok(-loss / n as f64)
+}
+
 /// Where rows go.
 enum Sink<'a, W: Write + std::io::Seek> {
     Csv(&'a mut dyn Write),

@@ -11,6 +11,7 @@
 
 use crate::data::Split;
 use crate::epoch::{self, gather, Tail, Watch};
+use crate::hooks::{Hooks, Log};
 use crate::model::{for_each_chunk, Model};
 use crate::objective;
 use crate::optim::Adam;
@@ -313,12 +314,12 @@ pub struct PretrainReport {
 }
 
 impl PretrainReport {
-    pub fn print(&self) {
+    pub fn print(&self, log: Log) {
         let rec: Vec<String> = self.rec.iter().map(|r| format!("{r:.2}")).collect();
-        println!(
+        log.line(format!(
             "pretraining: autoencoder reconstruction per point by epoch: {}",
             rec.join(", ")
-        );
+        ));
         let (lo, hi) = self
             .gmm
             .weights
@@ -326,17 +327,17 @@ impl PretrainReport {
             .fold((f64::INFINITY, 0.0f64), |(lo, hi), &w| {
                 (lo.min(w), hi.max(w))
             });
-        print!(
+        let mut line = format!(
             "pretraining: {}-component mixture on the codes: log-likelihood {:.3} per point, weights {lo:.3}-{hi:.3}",
             self.gmm.k, self.log_lik
         );
         if let Some(a) = self.train_acc {
-            print!(", train majority accuracy {a:.4}");
+            line += &format!(", train majority accuracy {a:.4}");
         }
         if let Some(a) = self.qz_agreement {
-            print!(", q(z|y) agrees on {:.1}%", 100.0 * a);
+            line += &format!(", q(z|y) agrees on {:.1}%", 100.0 * a);
         }
-        println!();
+        log.line(line);
     }
 }
 
@@ -357,6 +358,7 @@ pub fn pretrain(
     opts: &Options,
     train: &Split,
     device: &Device,
+    hooks: Hooks,
 ) -> Result<PretrainReport> {
     let dy = train.y.len() / train.n.max(1);
     let b = opts.batch_size;
@@ -372,6 +374,7 @@ pub fn pretrain(
         epochs: opts.pretrain_epochs,
         learning_rate: opts.learning_rate,
         context: Some("--pretrain-epochs: the autoencoder phase"),
+        hooks,
     };
     let mut rec = Vec::new();
     for e in 1..=opts.pretrain_epochs {

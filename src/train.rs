@@ -5,6 +5,7 @@
 use crate::data::{self, Dataset, Split};
 use crate::epoch::{self, Tail, Watch};
 use crate::evaluate::Evaluation;
+use crate::hooks::{Hooks, Log};
 use crate::metrics::ClusterScores;
 use crate::model::{self, Model};
 use crate::objective::{self, ObjectiveKind, TermValues};
@@ -22,12 +23,18 @@ pub use crate::record::{EpochRecord, Stop, DONE_FILE, METRICS_FILE, METRICS_HEAD
 
 /// Loads the data set `opts` names.
 pub fn load_dataset(opts: &Options) -> Result<Dataset> {
-    load_data(opts).map(|(d, _)| d)
+    load_data(opts, Hooks::default()).map(|(d, _)| d)
 }
 
-/// The data set `opts` names and, for a table, what loading it settled (its scaling and `auto`
-/// likelihood), which the run records in opts.json and config.json.
-fn load_data(opts: &Options) -> Result<(Dataset, Option<data::table::Fitted>)> {
+/// The data set `opts` names (or the table rows `hooks` holds) and, for a table, what loading it
+/// settled (its scaling and `auto` likelihood), which the run records in opts.json and
+/// config.json.
+fn load_data(opts: &Options, hooks: Hooks) -> Result<(Dataset, Option<data::table::Fitted>)> {
+    if let (DataSet::Table, Some(rows)) = (opts.data_set, hooks.rows) {
+        let path = Path::new(rows.name);
+        return data::table::load_rows(&opts.table_spec_at(path)?, rows, hooks.log)
+            .map(|(d, f)| (d, Some(f)));
+    }
     let mut dataset = match opts.data_set {
         DataSet::Spiral => match &opts.data {
             Some(path) => data::spiral::load_file(path),
@@ -42,7 +49,9 @@ fn load_data(opts: &Options) -> Result<(Dataset, Option<data::table::Fitted>)> {
         },
         DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
         // Applies --train-size itself (before fitting the scaling).
-        DataSet::Table => return data::table::load(&opts.table_spec()?).map(|(d, f)| (d, Some(f))),
+        DataSet::Table => {
+            return data::table::load(&opts.table_spec()?, hooks.log).map(|(d, f)| (d, Some(f)))
+        }
     }?;
     if let Some(n) = opts.train_size {
         dataset.train = dataset.train.head(n, dataset.dy);
@@ -95,7 +104,7 @@ pub fn run_dir(opts: &Options) -> PathBuf {
 }
 
 /// A run being trained: everything the epochs share.
-struct Run {
+struct Run<'a> {
     /// The run's options as recorded in opts.json (for a table, with the scaling and likelihood
     /// it settled; with `--init-from`, the source's epoch).
     opts: Options,
@@ -108,6 +117,8 @@ struct Run {
     steps: usize,
     /// The run directory's lock, held while the run lives.
     lock: crate::run_lock::RunLock,
+    /// The caller's rows, log and interrupt check.
+    hooks: Hooks<'a>,
 }
 
 /// What one epoch of training produced.
@@ -121,15 +132,15 @@ struct EpochTraining {
     seconds: f64,
 }
 
-impl Run {
+impl<'a> Run<'a> {
     /// Builds the model and optimiser; on `resume`, restores the checkpoint. Returns the run,
     /// the first epoch to train and the `metrics.csv` rows kept so far.
-    fn open(given: &Options, resume: bool) -> Result<(Self, usize, Vec<String>)> {
+    fn open(given: &Options, resume: bool, hooks: Hooks<'a>) -> Result<(Self, usize, Vec<String>)> {
         let dir = run_dir(given);
         let device = crate::device::select(given.gpu, given.gpu_id)?;
         // The data are read and checked before the run directory is created or locked, so that
         // a bad file (or an abort while reading it) leaves nothing behind.
-        let (dataset, fitted) = load_data(given)?;
+        let (dataset, fitted) = load_data(given, hooks)?;
         let mut opts = match fitted {
             Some(f) => given.with_fitted(f)?,
             None => given.clone(),
@@ -142,14 +153,14 @@ impl Run {
         let mut lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
         let model = Model::new(&opts, &dataset.shape(), &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
-        let (start, rows) = Self::restore(&dir, &opts, &model, &mut adam, resume)?;
+        let (start, rows) = Self::restore(&dir, &opts, &model, &mut adam, resume, hooks.log)?;
         if let (false, Some(src)) = (resume, opts.init_from.as_ref().map(|i| i.run.clone())) {
             // A resumed run has restored its own checkpoint above instead.
             let epoch = model::init_from_run(&src, &opts, &model)?;
-            println!(
+            hooks.log.line(format!(
                 "starting from the weights of {} after its epoch {epoch}",
                 src.display()
-            );
+            ));
             opts.init_from = Some(crate::options::InitFrom { run: src, epoch });
         }
         if resume {
@@ -166,13 +177,16 @@ impl Run {
             adam,
             steps,
             lock,
+            hooks,
         };
         run.print_header();
         if !resume {
             // A fresh run only: a resumed one restores the trained state from its checkpoint.
             let o = &run.opts;
             if o.pretrain_epochs > 0 {
-                crate::pretrain::pretrain(&run.model, o, &run.dataset.train, &run.device)?.print();
+                let train = &run.dataset.train;
+                crate::pretrain::pretrain(&run.model, o, train, &run.device, hooks)?
+                    .print(hooks.log);
             }
             // Written once every check that can fail has passed: a fresh run that fails to
             // start leaves its directory as it was (or none, when it created it).
@@ -191,6 +205,7 @@ impl Run {
         model: &Model,
         adam: &mut Adam,
         resume: bool,
+        log: Log,
     ) -> Result<(usize, Vec<String>)> {
         let metrics_path = dir.join(METRICS_FILE);
         let ckpt = dir.join(checkpoint::FILE);
@@ -212,17 +227,17 @@ impl Run {
         } else {
             Vec::new()
         };
-        println!(
+        log.line(format!(
             "resuming {} after epoch {done} of {}",
             dir.display(),
             opts.epoch
-        );
+        ));
         Ok((done + 1, rows))
     }
 
     fn print_header(&self) {
-        let (opts, dataset) = (&self.opts, &self.dataset);
-        println!(
+        let (opts, dataset, log) = (&self.opts, &self.dataset, self.hooks.log);
+        log.line(format!(
             "gmvae: preset {} on {} ({} train / {} test points, Dy={}), {} objective, K={}, M={}, device {:?}",
             opts.preset,
             dataset.name,
@@ -233,14 +248,14 @@ impl Run {
             opts.k,
             opts.n_mc,
             self.device.location()
-        );
-        println!("parameters: {}", self.model.parameter_count());
-        println!("run directory: {}", self.dir.display());
+        ));
+        log.line(format!("parameters: {}", self.model.parameter_count()));
+        log.line(format!("run directory: {}", self.dir.display()));
         if dataset.eval_split().labels.is_none() && opts.acc {
-            println!(
+            log.line(format!(
                 "note: {} has no labels; clustering accuracy is skipped",
                 dataset.name
-            );
+            ));
         }
     }
 
@@ -280,6 +295,7 @@ impl Run {
             epochs: opts.epoch,
             learning_rate: opts.learning_rate,
             context: None,
+            hooks: self.hooks,
         };
         epoch::run(&order, b, steps, epoch, Some(&watch), |s, idx, read| {
             let y = epoch::gather(train, idx, dy, binarize.as_mut(), device)?;
@@ -411,11 +427,11 @@ impl Run {
             return Ok(());
         }
         if let Stop::Plateau { window, gain } = done {
-            println!(
+            self.hooks.log.line(format!(
                 "stopping after epoch {epochs_done}: the lower bound improved by {:.4}% over the last {window} epochs (--plateau-tol {})",
                 100.0 * gain,
                 self.opts.plateau_tol
-            );
+            ));
         }
         atomic::write_str(
             &self.dir.join(DONE_FILE),
@@ -430,7 +446,12 @@ impl Run {
 /// Trains from scratch (`resume == false`) or continues the checkpoint in `run_dir(opts)`:
 /// each epoch trains, scores, writes its outputs, and checks the stopping rules.
 pub fn train(opts: &Valid, resume: bool) -> Result<Summary> {
-    let (mut run, start, mut rows) = Run::open(opts, resume)?;
+    train_with(opts, resume, Hooks::default())
+}
+
+/// [`train`] with the caller's rows, log and interrupt check (the Python binding).
+pub fn train_with(opts: &Valid, resume: bool, hooks: Hooks) -> Result<Summary> {
+    let (mut run, start, mut rows) = Run::open(opts, resume, hooks)?;
     let (epochs, k) = (run.opts.epoch, run.opts.k);
     let mut lower_bounds: Vec<f64> = rows.iter().filter_map(|r| csv_lower_bound(r)).collect();
     let mut stop = Stop::after(&run.opts, &lower_bounds);
@@ -451,7 +472,7 @@ pub fn train(opts: &Valid, resume: bool) -> Result<Summary> {
         let (record, ev) = run.score(epoch, &trained)?;
         rows.push(record.csv_row());
         run.write_outputs(&record, ev, &rows)?;
-        println!("{}", record.line(epochs, k));
+        run.hooks.log.line(record.line(epochs, k));
         lower_bounds.push(record.lower_bound());
         last = Some(record);
         stop = Stop::after(&run.opts, &lower_bounds);

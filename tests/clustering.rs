@@ -118,7 +118,8 @@ fn pretraining_starts_the_prior_at_the_codes_mixture() {
     let data = gmvae::train::load_dataset(&o).unwrap();
     let start = || {
         let model = gmvae::model::Model::new(&o, &data.shape(), &dev).unwrap();
-        let r = gmvae::pretrain::pretrain(&model, &o, &data.train, &dev).unwrap();
+        let r =
+            gmvae::pretrain::pretrain(&model, &o, &data.train, &dev, Default::default()).unwrap();
         (model, r)
     };
     let (model, r) = start();

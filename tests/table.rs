@@ -258,7 +258,7 @@ fn scaling_round_trips_and_is_fitted_on_the_training_rows() {
         test_fraction: 0.2,
         ..Default::default()
     });
-    let (ds, fitted) = table::load(&o.table_spec().unwrap()).unwrap();
+    let (ds, fitted) = table::load(&o.table_spec().unwrap(), Default::default()).unwrap();
     assert_eq!(
         (ds.train.n, ds.test.as_ref().unwrap().n, ds.dy),
         (40, 10, 4)
@@ -269,21 +269,31 @@ fn scaling_round_trips_and_is_fitted_on_the_training_rows() {
     let mean0: f32 = ds.train.y.iter().step_by(4).sum::<f32>() / 40.0;
     assert!(mean0.abs() < 1e-5);
     // One seed, one split; another seed, another split.
-    assert_eq!(table::load(&o.table_spec().unwrap()).unwrap().0, ds);
+    assert_eq!(
+        table::load(&o.table_spec().unwrap(), Default::default())
+            .unwrap()
+            .0,
+        ds
+    );
     o.seed = 2;
     assert_ne!(
-        table::load(&o.table_spec().unwrap()).unwrap().0.test,
+        table::load(&o.table_spec().unwrap(), Default::default())
+            .unwrap()
+            .0
+            .test,
         ds.test
     );
     // Data already in [0,1]: auto keeps it and picks Bernoulli.
     o.table.as_mut().unwrap().scale = Scale::Minmax;
-    let (ds01, f01) = table::load(&o.table_spec().unwrap()).unwrap();
+    let (ds01, f01) = table::load(&o.table_spec().unwrap(), Default::default()).unwrap();
     assert_eq!(f01.likelihood, LikelihoodChoice::Bernoulli);
     assert!(ds01.train.y.iter().all(|v| (0.0..=1.0).contains(v)));
     o.table.as_mut().unwrap().test_fraction = 1.0;
     assert!(format!(
         "{:#}",
-        o.table_spec().and_then(|s| table::load(&s)).unwrap_err()
+        o.table_spec()
+            .and_then(|s| table::load(&s, Default::default()))
+            .unwrap_err()
     )
     .contains("--test-fraction"));
 }

@@ -5,6 +5,7 @@
 use super::reader::{TableReader, TextRules};
 use super::scale::{LikelihoodChoice, Scale, Scaler};
 use super::{Dataset, Split};
+use crate::hooks::{Log, Rows};
 use crate::rng::{self, stream};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -122,21 +123,84 @@ fn split_rows(n: usize, spec: &Spec) -> Result<(Vec<usize>, Vec<usize>)> {
 /// Loads the table `spec` names: splits off the held-out rows (seeded), fits the scaling on the
 /// training rows and applies it to both, and settles `auto` choices. Returns the data set and
 /// what it settled: the scaling, the likelihood and the column names.
-pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
-    let path = spec.path;
+pub fn load(spec: &Spec, log: Log) -> Result<(Dataset, Fitted)> {
     check_test_fraction(spec.test_fraction)?;
-    let mut reader = TableReader::open(path, spec.label_column, spec.tensor, &spec.text)?;
-    let d = reader.d;
+    let mut reader = TableReader::open(spec.path, spec.label_column, spec.tensor, &spec.text)?;
     let all = reader.read_all()?;
-    let n = all.rows;
     let column = spec.label_column.unwrap_or_default();
     let labels = all
         .labels
         .as_ref()
         .map(|l| label_classes(l, column))
         .transpose()?;
+    let table = Table {
+        y: &all.y,
+        d: reader.d,
+        labels,
+        columns: reader.columns.clone(),
+    };
+    let loaded = settle(spec, table, log)?;
+    for note in reader.notes() {
+        log.line(format!("table: {note}"));
+    }
+    Ok(loaded)
+}
+
+/// [`load`] for rows the caller holds (`spec.path` names them in messages): unlabelled, and
+/// checked as a file's values are (finite, and finite as f32).
+pub fn load_rows(spec: &Spec, rows: Rows, log: Log) -> Result<(Dataset, Fitted)> {
+    check_test_fraction(spec.test_fraction)?;
+    check_finite(rows.y, rows.d, rows.name)?;
+    let table = Table {
+        y: rows.y,
+        d: rows.d,
+        labels: None,
+        columns: None,
+    };
+    settle(spec, table, log)
+}
+
+/// Row-major rows of `d` values must make whole rows of finite numbers; the message names the
+/// first value that is not (0-based row and column, as numpy indexes them).
+pub fn check_finite(y: &[f32], d: usize, name: &str) -> Result<()> {
+    if d == 0 || y.is_empty() {
+        bail!("{name}: no values (expected a 2-D array with at least one row and one column)");
+    }
+    if !y.len().is_multiple_of(d) {
+        bail!("{name}: {} values do not make rows of {d}", y.len());
+    }
+    if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{name}: row {}, column {} is {} (expected finite numbers; impute or drop the row)",
+            i / d,
+            i % d,
+            if y[i].is_nan() { "NaN" } else { "inf" }
+        );
+    }
+    Ok(())
+}
+
+/// A table as read: N x D values y, the label classes when there is a label column, and the
+/// column names when there is a header.
+struct Table<'a> {
+    y: &'a [f32],
+    d: usize,
+    labels: Option<(Vec<usize>, Vec<String>)>,
+    columns: Option<Vec<String>>,
+}
+
+/// The split, scaling and likelihood of a table as read (see [`load`]).
+fn settle(spec: &Spec, table: Table, log: Log) -> Result<(Dataset, Fitted)> {
+    let path = spec.path;
+    let Table {
+        y,
+        d,
+        labels,
+        columns,
+    } = table;
+    let n = y.len() / d.max(1);
     let (train_idx, test_idx) = split_rows(n, spec)?;
-    let mut y_train = rows_of(&all.y, d, &train_idx);
+    let mut y_train = rows_of(y, d, &train_idx);
     let scale = spec.scale.settle(&y_train);
     let scaler = Scaler::fit(scale, &y_train, d);
     scaler.apply(&mut y_train);
@@ -156,20 +220,23 @@ pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
     let test = if test_idx.is_empty() {
         None
     } else {
-        let mut y = rows_of(&all.y, d, &test_idx);
+        let mut y = rows_of(y, d, &test_idx);
         scaler.apply(&mut y);
         Some(Split::new(y, pick(&test_idx), d)?)
     };
     let fitted = Fitted {
         scaler,
         likelihood,
-        columns: reader.columns.clone(),
+        columns,
     };
     let classes = labels.as_ref().map(|(_, c)| c.len());
-    announce(spec, (n, d, classes), (train.n, test_idx.len()), &fitted);
-    for note in reader.notes() {
-        println!("table: {note}");
-    }
+    announce(
+        spec,
+        (n, d, classes),
+        (train.n, test_idx.len()),
+        &fitted,
+        log,
+    );
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -191,10 +258,11 @@ fn announce(
     (n, d, classes): (usize, usize, Option<usize>),
     (n_train, n_test): (usize, usize),
     fitted: &Fitted,
+    log: Log,
 ) {
     let lower = |s: &dyn std::fmt::Debug| format!("{s:?}").to_lowercase();
     // Without labels, training says once that there are no scores.
-    println!(
+    log.line(format!(
         "table: {} has {n} rows x {d} feature columns{}",
         spec.path.display(),
         match classes {
@@ -204,7 +272,7 @@ fn announce(
             ),
             None => String::new(),
         }
-    );
+    ));
     let auto_likelihood = match (spec.likelihood, fitted.likelihood) {
         (LikelihoodChoice::Auto, LikelihoodChoice::Bernoulli) => {
             " (auto: every scaled value is in [0,1])"
@@ -212,7 +280,7 @@ fn announce(
         (LikelihoodChoice::Auto, _) => " (auto: scaled values outside [0,1])",
         _ => "",
     };
-    println!(
+    log.line(format!(
         "table: {n_train} training rows, {n_test} held out (--test-fraction {}, seed {}); scaling \
          {}{}; likelihood {}{auto_likelihood}",
         spec.test_fraction,
@@ -224,5 +292,5 @@ fn announce(
             ""
         },
         lower(&fitted.likelihood),
-    );
+    ));
 }

@@ -118,6 +118,11 @@ impl Options {
             .data
             .as_deref()
             .context("the table preset needs --data FILE")?;
+        self.table_spec_at(path)
+    }
+
+    /// [`Options::table_spec`] for rows that `path` names (the caller's rows in memory).
+    pub fn table_spec_at<'a>(&'a self, path: &'a std::path::Path) -> Result<Spec<'a>> {
         let t = self.table.as_ref().context("table options missing")?;
         Ok(Spec {
             path,
