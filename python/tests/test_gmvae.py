@@ -327,10 +327,13 @@ def test_iris_example_beats_chance():
 # -- the README ----------------------------------------------------------------------------
 
 
-def test_readme_python_example_runs():
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    # The example saves a run directory into the working directory.
+    monkeypatch.chdir(tmp_path)
     text = (REPO / "README.md").read_text()
     section = text.split("\n## Python", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert blocks, "README's Python section has a ```python block"
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "iris-run" / "model.safetensors").exists()
