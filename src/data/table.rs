@@ -76,6 +76,12 @@ pub fn check_test_fraction(f: f64) -> Result<()> {
 /// the class count; an id column is no label).
 pub fn label_classes(labels: &[String], column: &str) -> Result<(Vec<usize>, Vec<String>)> {
     let (idx, classes) = label_indices(labels);
+    if let [only] = classes.as_slice() {
+        bail!(
+            "--label-column {column}: every row has the label `{only}`, one class; clustering \
+             scores need at least two (leave --label-column out to train without scores)"
+        );
+    }
     if classes.len() > crate::limits::MAX_CLASSES {
         bail!(
             "--label-column {column}: {} distinct values, more than the {} classes a label column \
@@ -134,9 +140,11 @@ pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
         .labels
         .as_ref()
         .map(|l| label_classes(l, column))
-        .transpose()?;
+        .transpose()
+        .with_context(|| path.display().to_string())?;
     let (train_idx, test_idx) = split_rows(n, spec)?;
     let mut y_train = rows_of(&all.y, d, &train_idx);
+    let constant = super::scale::constant_note(&y_train, d, reader.columns.as_deref());
     let scale = spec.scale.settle(&y_train);
     let scaler = Scaler::fit(scale, &y_train, d);
     scaler.apply(&mut y_train);
@@ -167,7 +175,7 @@ pub fn load(spec: &Spec) -> Result<(Dataset, Fitted)> {
     };
     let classes = labels.as_ref().map(|(_, c)| c.len());
     announce(spec, (n, d, classes), (train.n, test_idx.len()), &fitted);
-    for note in reader.notes() {
+    for note in reader.notes().into_iter().chain(constant) {
         println!("table: {note}");
     }
     let name = path

@@ -184,6 +184,7 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
     let d = reader.d;
     let mut all = reader.read_all()?;
     let scale = args.scale.unwrap_or_default().settle(&all.y);
+    let constant = crate::data::scale::constant_note(&all.y, d, reader.columns.as_deref());
     Scaler::fit(scale, &all.y, d).apply(&mut all.y);
     println!(
         "serket: {} has {} rows x {d} columns; scaling {}",
@@ -191,7 +192,7 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
         all.rows,
         format!("{scale:?}").to_lowercase()
     );
-    for note in reader.notes() {
+    for note in reader.notes().into_iter().chain(constant) {
         println!("serket: {note}");
     }
     let column = args.label_column.as_deref().unwrap_or_default();
