@@ -90,10 +90,12 @@ pub struct Outcome {
 /// `resume` continues every unfinished restart (a restart without a checkpoint starts afresh)
 /// and then chooses.
 ///
-/// Restarts side by side pay only when candle's kernels run one thread each: its thread pool is
+/// Restarts run side by side only when candle's kernels run one thread each: its thread pool is
 /// fixed by `RAYON_NUM_THREADS` at the process's first tensor operation (`gmvae` sets it to 1
-/// for `--n-init` > 1). With one kernel thread a restart trains the same numbers whatever
-/// `workers` is.
+/// for `--n-init` > 1; an embedding process must set it before its first tensor). With more
+/// kernel threads they run one at a time, each on all of them (side by side they would queue on
+/// the one pool). With one kernel thread a restart trains the same numbers whatever `workers`
+/// is.
 pub fn train(opts: &Valid, resume: bool, workers: usize) -> Result<Outcome> {
     train_with(opts, resume, workers, train::train)
 }
@@ -127,6 +129,7 @@ where
     // The options with which `--resume` continues the restarts (a raised --epoch recorded).
     crate::options::record_options(&dir, opts, resume)?;
     lock.started();
+    let workers = if kernel_threads() > 1 { 1 } else { workers };
     println!(
         "{} restarts (--n-init) in {}, {} at a time",
         opts.n_init,
@@ -154,6 +157,13 @@ where
         summary,
         restarts: Some(record),
     })
+}
+
+/// The threads of candle's CPU kernels: its pool's (started here if it has not been) and its
+/// matmuls'.
+fn kernel_threads() -> usize {
+    let pool = candle_core::utils::barrier_pool().n_workers() + 1;
+    pool.max(candle_core::utils::get_num_threads())
 }
 
 /// The options of restart `r`: its seed, the run's data seed, one restart, in `<run>/restarts/r`.
