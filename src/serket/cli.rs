@@ -212,6 +212,15 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
     Ok((Matrix::new(all.rows, d, y)?, labels))
 }
 
+/// How the Gaussian VAE's σ is set, for the likelihood line.
+fn sigma_note(likelihood: VaeLikelihood, sigma: Option<f64>) -> String {
+    match (likelihood, sigma) {
+        (VaeLikelihood::Bernoulli, _) => String::new(),
+        (_, Some(s)) => format!(", sigma {s} fixed (--sigma)"),
+        (_, None) => ", sigma learned per column".into(),
+    }
+}
+
 impl Inputs {
     /// Reads the inputs named by `args`; `with_speech` for the MLDA pipeline.
     pub fn load(args: &PipelineArgs, with_speech: bool) -> Result<Self> {
@@ -271,11 +280,7 @@ impl Inputs {
                 LikelihoodChoice::Auto => " (auto: values outside [0,1])",
                 _ => "",
             },
-            match (likelihood, args.sigma) {
-                (VaeLikelihood::Bernoulli, _) => String::new(),
-                (_, Some(s)) => format!(", sigma {s} fixed (--sigma)"),
-                (_, None) => ", sigma learned per column".into(),
-            }
+            sigma_note(likelihood, args.sigma)
         );
         let speech = if with_speech {
             let s = match (&args.speech, zip) {

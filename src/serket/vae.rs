@@ -221,6 +221,12 @@ fn mean_of(out: &Tensor, likelihood: VaeLikelihood) -> Result<Tensor> {
     })
 }
 
+/// The values of `t`, row-major, as f64.
+fn f64s(t: &Tensor) -> Result<Vec<f64>> {
+    let v = t.flatten_all()?.to_vec1::<f32>()?;
+    Ok(v.into_iter().map(f64::from).collect())
+}
+
 /// Per-update training record.
 #[derive(Debug, Clone, Serialize)]
 pub struct VaeRound {
@@ -364,35 +370,11 @@ impl Module for Vae {
         )?
         .to_scalar::<f32>()? as f64;
         let sigma = match &x_log_var {
-            Some(lv) => Some(
-                lv.affine(0.5, 0.0)?
-                    .exp()?
-                    .to_vec1::<f32>()?
-                    .into_iter()
-                    .map(f64::from)
-                    .collect(),
-            ),
+            Some(lv) => Some(f64s(&lv.affine(0.5, 0.0)?.exp()?)?),
             None => None,
         };
-        let z = Matrix::new(
-            n,
-            self.latent,
-            z.flatten_all()?
-                .to_vec1::<f32>()?
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-        )?;
-        let x_hat = Matrix::new(
-            n,
-            input,
-            mean_of(&logits, self.cfg.likelihood)?
-                .flatten_all()?
-                .to_vec1::<f32>()?
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-        )?;
+        let z = Matrix::new(n, self.latent, f64s(&z)?)?;
+        let x_hat = Matrix::new(n, input, f64s(&mean_of(&logits, self.cfg.likelihood)?)?)?;
         let node = self.node.clone();
         let r = self.round;
         node.save(r, "z_learn.txt", &format_matrix(&z, Fmt::Exp18))?;
