@@ -106,25 +106,33 @@ pub fn train_with<F>(opts: &Valid, resume: bool, workers: usize, train_one: F) -
 where
     F: Fn(&Valid, bool) -> Result<Summary> + Sync,
 {
+    let dir = run_dir(opts);
+    // A fresh run never mixes with another in its directory: a single run with restarts, or
+    // restarts with a single run's checkpoint (a single run checks its own in `train`).
+    let other: &[&str] = match opts.n_init {
+        0 | 1 => &[DIR],
+        _ => &[DIR, crate::checkpoint::FILE],
+    };
+    let other = other.iter().map(|f| dir.join(f)).find(|p| p.exists());
+    if let (false, Some(found)) = (resume, other) {
+        bail!(
+            "{} already holds a run ({}); continue it with --resume {}, or choose another --id",
+            dir.display(),
+            found.display(),
+            dir.display()
+        );
+    }
     if opts.n_init <= 1 {
         return Ok(Outcome {
             summary: train_one(opts, resume)?,
             restarts: None,
         });
     }
-    let dir = run_dir(opts);
     let runs: Vec<Valid> = (0..opts.n_init)
         .map(|r| restart_options(opts, r))
         .collect::<Result<_>>()?;
     // A bad file stops here, before the run directory exists (as a single run does).
     train::check_data(opts)?;
-    if !resume && dir.join(DIR).exists() {
-        bail!(
-            "{} already holds restarts; continue them with --resume {}, or choose another --id",
-            dir.display(),
-            dir.display()
-        );
-    }
     let mut lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
     // The options with which `--resume` continues the restarts (a raised --epoch recorded).
     crate::options::record_options(&dir, opts, resume)?;
@@ -151,7 +159,7 @@ where
     );
     let summary = match results.into_iter().nth(record.kept) {
         Some(Ok(s)) => Summary { run_dir: dir, ..s },
-        _ => unreachable!("the kept restart trained"),
+        _ => bail!("restart {} was kept but has no result", record.kept),
     };
     Ok(Outcome {
         summary,

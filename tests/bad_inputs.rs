@@ -2130,6 +2130,41 @@ fn restart_cases(cases: &mut Vec<Case>, work: &Path) {
         ]),
         &["--label-column label", "one class"],
     ));
+    // A fresh run never mixes with another: restarts where a single run is, and the reverse.
+    let train = |id: &str, extra: &[&str]| {
+        let s = Command::new(GMVAE)
+            .args(args(id, &good, extra))
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .unwrap();
+        assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    };
+    train("single", &[]);
+    train("several", &["--n-init", "2"]);
+    let not_there = |path: PathBuf| {
+        move || match path.exists() {
+            true => Err(format!("{} was written", path.display())),
+            false => Ok(()),
+        }
+    };
+    cases.push(
+        err(
+            "--n-init 2 into a single run's directory",
+            GMVAE,
+            args("single", &good, &["--n-init", "2"]),
+            &["already holds a run", "checkpoint.safetensors", "--resume"],
+        )
+        .then(not_there(out.join("single/restarts"))),
+    );
+    cases.push(
+        err(
+            "a single run into the directory of restarts",
+            GMVAE,
+            args("several", &good, &[]),
+            &["already holds a run", "restarts", "--resume"],
+        )
+        .then(not_there(out.join("several/checkpoint.safetensors"))),
+    );
     // A constant column trains, and the log names it once.
     let constant: String = table_csv(40)
         .lines()
