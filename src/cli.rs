@@ -337,7 +337,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(dir) => (args.resume_options(preset, &dir, table)?, true),
         None => (args.resolve(preset, table)?, false),
     };
-    let summary = crate::train::train(&opts, resume)?;
+    let workers = restart_workers(opts.n_init);
+    let summary = crate::restarts::train(&opts, resume, workers)?.summary;
     match summary.last {
         Some(r) => {
             print!(
@@ -360,4 +361,23 @@ pub fn run(cli: Cli) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// How many restarts of `--n-init` train side by side: `--threads` (which set
+/// `RAYON_NUM_THREADS`), else the cores, one kernel thread each. Sets candle's pool to one
+/// thread before it starts, so that a restart's numbers do not depend on how many run at once.
+fn restart_workers(n_init: usize) -> usize {
+    if n_init <= 1 {
+        return 1;
+    }
+    let from_env = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&t| t > 0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = from_env.unwrap_or(cores).min(n_init);
+    // No tensor has been made yet: candle's pools start on the first operation.
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    std::env::set_var("CANDLE_NUM_THREADS", "1");
+    workers
 }

@@ -24,6 +24,7 @@ pub mod perf;
 pub mod predict;
 pub mod pretrain;
 pub mod record;
+pub mod restarts;
 pub mod rng;
 pub mod run_lock;
 pub mod serket;

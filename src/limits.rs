@@ -29,6 +29,10 @@ pub const MAX_CHANNELS: usize = 16;
 pub const MAX_SPIRAL_POINTS: usize = 10_000_000;
 /// CPU threads (candle's pool starts them all at once: 100000 would never finish starting).
 pub const MAX_THREADS: usize = 512;
+/// Restarts of `--n-init`. Each is a full run directory (checkpoint, latent dump) trained to
+/// the end, and scikit-learn's default is 10: 100 is far past where choosing by the lower bound
+/// still gains, and bounds a typo (`--n-init 10000`) to disk and hours of compute one can see.
+pub const MAX_N_INIT: usize = 100;
 /// Class labels are indices `0..MAX_CLASSES`: they index per-class tables, and Serket's greedy
 /// label-swap accuracy is quadratic in the largest one.
 pub const MAX_CLASSES: usize = 256;

@@ -168,6 +168,17 @@ declare_options! {
         /// Relative improvement of the lower bound that counts as progress (see --plateau-epochs).
         #[serde(default = "default_plateau_tol")]
         plateau_tol: f64 = { main: default_plateau_tol() } => 150 set f64;
+        /// Train N restarts from seeds derived from --seed (the first is --seed itself) and keep
+        /// the one with the best final training lower bound (no labels are used), as
+        /// scikit-learn's n_init. Each restart is a run in <run>/restarts/<r>; the restarts run
+        /// side by side, one thread each, up to --threads at a time.
+        #[serde(default = "default_n_init", skip_serializing_if = "is_one")]
+        n_init: usize = { main: 1 } => 155 set usize;
+        /// The seed of the data (the held-out split of a table, a generated spiral): --seed,
+        /// unless a restart of --n-init set it to its run's --seed, so that every restart sees
+        /// the same rows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_seed: Option<u64> = { main: None };
         /// Before training, train q(x|y)'s mean and p(y|x) as an autoencoder for N epochs, fit a
         /// K-component diagonal Gaussian mixture to the codes, and start p(x|w,z) and q(z|y) from
         /// it (VaDE's start; 0 = off).
@@ -211,7 +222,7 @@ declare_options! {
         resume: PathBuf => 420 [.value_name("RUN_DIR")], resume Change;
         /// CPU threads of candle's pool, which runs the kernels, matmuls, Adam and convolutions
         /// (sets RAYON_NUM_THREADS; default: all cores; on a 2-core machine busy with other work,
-        /// 1).
+        /// 1). With --n-init above 1: restarts trained side by side, one thread each.
         threads: usize => 440, resume Change;
     }
 }
@@ -258,6 +269,15 @@ pub struct InitFrom {
 
 fn default_plateau_tol() -> f64 {
     1e-3
+}
+
+// opts.json leaves out `n_init` when it is 1: a single run's files are as before restarts existed.
+fn default_n_init() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Options {
@@ -350,6 +370,7 @@ impl Options {
             (Opt::n_channels, self.n_channels, l::MAX_CHANNELS),
             (Opt::spiral_points, self.spiral_points, l::MAX_SPIRAL_POINTS),
             (Opt::train_size, self.train_size.unwrap_or(1), usize::MAX),
+            (Opt::n_init, self.n_init, l::MAX_N_INIT),
         ];
         for (opt, v, max) in positive {
             l::count(opt.long(), v, max)?;
@@ -492,6 +513,11 @@ impl Options {
     pub fn validated(self) -> Result<Valid> {
         self.validate()?;
         Ok(Valid(self))
+    }
+
+    /// The seed of the data: the table's held-out split, the generated spiral (see `data_seed`).
+    pub fn seed_of_data(&self) -> u64 {
+        self.data_seed.unwrap_or(self.seed)
     }
 
     /// Dy, the length of one observation of the data set.

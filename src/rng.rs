@@ -29,6 +29,8 @@ pub mod stream {
     pub const PRETRAIN_BINARIZE: u64 = 8;
     pub const PRETRAIN_GMM: u64 = 9;
     pub const PRETRAIN_QZ: u64 = 10;
+    /// `--n-init`: the seeds of the restarts after the first.
+    pub const RESTARTS: u64 = 11;
 }
 
 /// A tensor of i.i.d. N(0, 1) draws.

@@ -117,8 +117,11 @@ impl Drop for RunLock {
 /// (a run killed in its first epoch, or one whose pictures were drawn): never a folder of
 /// something else, which the run would litter or overwrite.
 fn check_run_files(dir: &Path) -> Result<()> {
-    const OWN: [&str; 9] = [
+    const OWN: [&str; 11] = [
         FILE,
+        // `--n-init`'s restarts and their record (`restarts::DIR`, `restarts::FILE`).
+        "restarts",
+        "restarts.json",
         "done.json",
         "model.safetensors",
         "config.json",

@@ -39,7 +39,8 @@ fn load_data(opts: &Options, hooks: Hooks) -> Result<(Dataset, Option<data::tabl
         DataSet::Spiral => match &opts.data {
             Some(path) => data::spiral::load_file(path),
             None => {
-                data::spiral::generate(opts.spiral_points, &mut rng::rng(opts.seed, stream::DATA))
+                let mut r = rng::rng(opts.seed_of_data(), stream::DATA);
+                data::spiral::generate(opts.spiral_points, &mut r)
             }
         },
         // The Serket tutorials' 3000 images, to compare GMVAE with the modular baselines.
@@ -57,6 +58,45 @@ fn load_data(opts: &Options, hooks: Hooks) -> Result<(Dataset, Option<data::tabl
         dataset.train = dataset.train.head(n, dataset.dy);
     }
     Ok((dataset, None))
+}
+
+/// Reads and checks the data `opts` names, as a run does before it creates its directory
+/// (restarts check once before any of them starts).
+pub fn check_data(opts: &Options, hooks: Hooks) -> Result<()> {
+    // Quietly: each restart says what it read when it reads it.
+    let quiet = |_: &str| {};
+    let hooks = Hooks {
+        log: Log::To(&quiet),
+        ..hooks
+    };
+    let (dataset, fitted) = load_data(opts, hooks)?;
+    match fitted {
+        Some(f) => check_rows(&opts.with_fitted(f)?, &dataset),
+        None => check_rows(opts, &dataset),
+    }
+    .map(|_| ())
+}
+
+/// The training rows must fill one batch and give each of the K components one row. Returns the
+/// steps of an epoch.
+fn check_rows(opts: &Options, dataset: &Dataset) -> Result<usize> {
+    let (n, b, k) = (dataset.train.n, opts.batch_size, opts.k);
+    let source = match &opts.data {
+        Some(p) => p.display().to_string(),
+        None => dataset.name.clone(),
+    };
+    if n < b {
+        // One short batch per epoch would train, but not with the batch the flags ask for.
+        bail!(
+            "{source}: the training set has {n} points, fewer than one batch of {b} \
+             (--batch-size; give {} or less)",
+            n.max(2)
+        );
+    }
+    if n < k {
+        bail!("{source}: the training set has {n} points, fewer than the K = {k} components (-K)");
+    }
+    Ok(epoch::steps(n, b, Tail::DropSingle))
 }
 
 /// The 3000 MNIST images of the Serket tutorials (`data.zip`), trained and scored on the same
@@ -145,11 +185,7 @@ impl<'a> Run<'a> {
             Some(f) => given.with_fitted(f)?,
             None => given.clone(),
         };
-        let (n, b) = (dataset.train.n, opts.batch_size);
-        let steps = epoch::steps(n, b, Tail::DropSingle);
-        if steps == 0 {
-            bail!("the training set has {n} points, fewer than one batch of {b} (--batch-size)");
-        }
+        let steps = check_rows(&opts, &dataset)?;
         let mut lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
         let model = Model::new(&opts, &dataset.shape(), &device)?;
         let mut adam = Adam::new(model.trainable(), opts.adam_config())?;

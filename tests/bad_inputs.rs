@@ -2014,6 +2014,189 @@ fn own_data_cases(cases: &mut Vec<Case>, work: &Path) {
     ));
 }
 
+/// `--n-init` out of range, tables too small for K or one batch, a label column of one class
+/// (each with one restart and with several: the restarts check the data before their run
+/// directory exists), and a constant column, which is valid data.
+fn restart_cases(cases: &mut Vec<Case>, work: &Path) {
+    let d = work.join("restarts");
+    std::fs::create_dir_all(&d).unwrap();
+    let out = work.join("restarts-runs");
+    let args = |id: &str, file: &str, extra: &[&str]| {
+        let mut v = os(&["table", "--data", file, "--out-dir", &p(&out), "--id", id]);
+        v.extend(os(&["--epoch", "1", "--hidden-size", "16"]));
+        v.extend(os(extra));
+        // A batch the 32 training rows of `table_csv(40)` fill, unless the case sets its own.
+        if !extra.contains(&"--batch-size") {
+            v.extend(os(&["--batch-size", "10"]));
+        }
+        v
+    };
+    let bad = |name: &str, id: &str, file: &str, extra: &[&str], m: &[&str]| {
+        err(name, GMVAE, args(id, file, extra), m).then(no_dir(out.join(id)))
+    };
+    let good = write(&d.join("good.csv"), table_csv(40));
+    cases.push(bad(
+        "--n-init 0",
+        "n1",
+        &good,
+        &["--n-init", "0"],
+        &["--n-init", "0"],
+    ));
+    cases.push(bad(
+        "--n-init above the bound",
+        "n2",
+        &good,
+        &["--n-init", "101"],
+        &["--n-init", "101", "100"],
+    ));
+    cases.push(bad(
+        "--n-init -1",
+        "n3",
+        &good,
+        &["--n-init=-1"],
+        &["--n-init"],
+    ));
+    let eight = write(&d.join("eight.csv"), table_csv(8));
+    for (id, n_init) in [("k1", "1"), ("k2", "3")] {
+        cases.push(bad(
+            &format!("table with fewer rows than K, --n-init {n_init}"),
+            id,
+            &eight,
+            &[
+                "-K",
+                "10",
+                "--batch-size",
+                "2",
+                "--test-fraction",
+                "0",
+                "--n-init",
+                n_init,
+            ],
+            &["eight.csv", "8 points", "K = 10"],
+        ));
+    }
+    for (id, n_init) in [("b1", "1"), ("b2", "2")] {
+        cases.push(bad(
+            &format!("table with fewer rows than one batch, --n-init {n_init}"),
+            id,
+            &eight,
+            &[
+                "-K",
+                "2",
+                "--batch-size",
+                "20",
+                "--test-fraction",
+                "0",
+                "--n-init",
+                n_init,
+            ],
+            &["eight.csv", "fewer than one batch", "--batch-size"],
+        ));
+    }
+    let one_class: String = table_csv(40)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("{l}\n"),
+            _ => format!("{},7\n", &l[..l.rfind(',').unwrap()]),
+        })
+        .collect();
+    let one_class = write(&d.join("oneclass.csv"), one_class);
+    for (id, n_init) in [("c1", "1"), ("c2", "2")] {
+        cases.push(bad(
+            &format!("label column of one class, --n-init {n_init}"),
+            id,
+            &one_class,
+            &["--label-column", "label", "-K", "3", "--n-init", n_init],
+            &["oneclass.csv", "--label-column label", "`7`", "one class"],
+        ));
+    }
+    cases.push(err(
+        "serket --data with a label column of one class",
+        GMVAE,
+        os(&[
+            "serket",
+            "vae-gmm",
+            "--data",
+            &one_class,
+            "--label-column",
+            "label",
+            "--out",
+            &p(&work.join("restarts-serket")),
+            "--rounds",
+            "1",
+            "--k",
+            "2",
+        ]),
+        &["--label-column label", "one class"],
+    ));
+    // A fresh run never mixes with another: restarts where a single run is, and the reverse.
+    let train = |id: &str, extra: &[&str]| {
+        let s = Command::new(GMVAE)
+            .args(args(id, &good, extra))
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .unwrap();
+        assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    };
+    train("single", &[]);
+    train("several", &["--n-init", "2"]);
+    let not_there = |path: PathBuf| {
+        move || match path.exists() {
+            true => Err(format!("{} was written", path.display())),
+            false => Ok(()),
+        }
+    };
+    cases.push(
+        err(
+            "--n-init 2 into a single run's directory",
+            GMVAE,
+            args("single", &good, &["--n-init", "2"]),
+            &["already holds a run", "checkpoint.safetensors", "--resume"],
+        )
+        .then(not_there(out.join("single/restarts"))),
+    );
+    cases.push(
+        err(
+            "a single run into the directory of restarts",
+            GMVAE,
+            args("several", &good, &[]),
+            &["already holds a run", "restarts", "--resume"],
+        )
+        .then(not_there(out.join("several/checkpoint.safetensors"))),
+    );
+    // A constant column trains, and the log names it once.
+    let constant: String = table_csv(40)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match i {
+            0 => format!("flat,{l}\n"),
+            _ => format!("3.5,{l}\n"),
+        })
+        .collect();
+    let constant = write(&d.join("flat.csv"), constant);
+    let run = out.join("f1");
+    cases.push(
+        ok(
+            "a constant column with --n-init 2",
+            GMVAE,
+            args(
+                "f1",
+                &constant,
+                &["--label-column", "label", "-K", "3", "--n-init", "2"],
+            ),
+        )
+        .then(move || {
+            let s = std::fs::read_to_string(run.join("restarts/1/metrics.csv"))
+                .map_err(|e| e.to_string())?;
+            match s.lines().nth(1).and_then(|r| r.split(',').nth(1)) {
+                Some(lb) if lb.parse::<f64>().is_ok_and(f64::is_finite) => Ok(()),
+                _ => Err(format!("no finite lower bound: {s}")),
+            }
+        }),
+    );
+}
+
 fn bench_cases(cases: &mut Vec<Case>) {
     cases.push(err(
         "bench non-UTF-8 argument",
@@ -2080,6 +2263,7 @@ fn bad_inputs_give_clear_errors_never_panics_hangs_or_wrong_successes() {
     serket_cases(&mut cases, work.path());
     own_data_cases(&mut cases, work.path());
     own_data_round_two(&mut cases, work.path());
+    restart_cases(&mut cases, work.path());
     bench_cases(&mut cases);
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     run_suite(cases, work.path());

@@ -406,10 +406,33 @@ fn vae_gmm_folders_and_seeded_reproducibility() {
     assert_ne!(run(4), run(5));
 }
 
+/// The fewest classes the GMM used in a round of the run in `out` (`class_learn.txt`).
+fn fewest_classes_in_a_round(out: &std::path::Path) -> usize {
+    let gmm = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_gmm"))
+        .unwrap();
+    let rounds: Vec<_> = std::fs::read_dir(&gmm)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("class_learn.txt").exists())
+        .collect();
+    let classes = |round: &std::path::Path| {
+        let text = std::fs::read_to_string(round.join("class_learn.txt")).unwrap();
+        let mut c: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        c.sort_unstable();
+        c.dedup();
+        c.len()
+    };
+    rounds.iter().map(|r| classes(r)).min().unwrap()
+}
+
 /// Real-valued features (a 3-component mixture in 6-D, raw values around 10, unit noise): the
-/// VAE's Gaussian likelihood on standardized columns lets the GMM find the components; the
-/// Bernoulli one on the same columns min-max scaled to [0, 1] puts nearly everything in one or two
-/// classes (issue 10, item 6).
+/// VAE's Gaussian likelihood on standardized columns lets the GMM find the components, with σ
+/// learned per column (the default) as with a hand-set σ = 0.3; the Bernoulli one on the same
+/// columns min-max scaled to [0, 1] puts nearly everything in one or two classes (issue 10, item
+/// 6), and a round that ends with every row in one class is warned about once (issue 28).
 #[test]
 fn gaussian_vae_separates_a_real_valued_mixture_where_bernoulli_fails() {
     let (n, k, d) = (240usize, 3usize, 6usize);
@@ -427,7 +450,7 @@ fn gaussian_vae_separates_a_real_valued_mixture_where_bernoulli_fails() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("mix.csv");
     std::fs::write(&data, csv).unwrap();
-    let nmi = |name: &str, flags: &[&str]| -> f64 {
+    let run = |name: &str, flags: &[&str]| -> (f64, serde_json::Value, String) {
         let out = dir.path().join(name);
         let mut args = vec!["serket", "vae-gmm", "--data", data.to_str().unwrap()];
         args.extend(["--label-column", "class", "--latent", "2", "--k", "3"]);
@@ -447,14 +470,39 @@ fn gaussian_vae_separates_a_real_valued_mixture_where_bernoulli_fails() {
                 .unwrap();
         let last = s["gmm_history"].as_array().unwrap().last().unwrap().clone();
         assert!(stdout.contains("serket: vae likelihood"), "{stdout}");
-        last["scores"]["nmi"].as_f64().unwrap()
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        (last["scores"]["nmi"].as_f64().unwrap(), s, stderr)
     };
     // auto: values outside [0, 1] are standardized and get the Gaussian likelihood.
-    let gaussian = nmi("g", &["--sigma", "0.3"]);
-    let bernoulli = nmi("b", &["--scale", "minmax", "--likelihood", "bernoulli"]);
-    eprintln!("NMI gaussian {gaussian:.3}, bernoulli {bernoulli:.3}");
+    let (gaussian, fixed, _) = run("g", &["--sigma", "0.3"]);
+    let (learned, s, _) = run("l", &[]);
+    let (sigma_one, ..) = run("s1", &["--sigma", "1"]);
+    let (bernoulli, _, warned) = run("b", &["--scale", "minmax", "--likelihood", "bernoulli"]);
+    eprintln!(
+        "NMI sigma 0.3 {gaussian:.3}, learned {learned:.3}, sigma 1 {sigma_one:.3}, bernoulli \
+         {bernoulli:.3}"
+    );
+    // The learned σ finds the components (σ = 1, the old default, calls them noise).
     assert!(
-        gaussian > 0.9 && bernoulli < 0.3,
-        "NMI gaussian {gaussian:.3}, bernoulli {bernoulli:.3}"
+        gaussian > 0.9 && learned > 0.8 && learned > sigma_one + 0.2 && bernoulli < 0.3,
+        "NMI sigma 0.3 {gaussian:.3}, learned {learned:.3}, sigma 1 {sigma_one:.3}, bernoulli \
+         {bernoulli:.3}"
+    );
+    // The learned σ per column: one per feature, each well below its start at 1.
+    let sigma = s["vae_history"].as_array().unwrap().last().unwrap()["sigma"].clone();
+    let sigma: Vec<f64> = serde_json::from_value(sigma).unwrap();
+    assert_eq!(sigma.len(), d);
+    assert!(sigma.iter().all(|&v| v > 0.03 && v < 0.8), "{sigma:?}");
+    assert!(
+        fixed["vae_history"][0].get("sigma").is_none(),
+        "--sigma is fixed"
+    );
+    // A round that ends with one class is said once, naming the round; no warning otherwise.
+    let classes = fewest_classes_in_a_round(&dir.path().join("b"));
+    let warnings = warned.matches("warning: the GMM ended round").count();
+    assert_eq!(
+        warnings,
+        usize::from(classes == 1),
+        "{classes} classes: {warned}"
     );
 }

@@ -780,3 +780,60 @@ fn predict_matches_columns_by_name() {
         .to_string();
     assert!(e.contains("a, b, c") && e.contains("a, b, z"), "{e}");
 }
+
+#[test]
+fn constant_columns_scale_without_division_by_zero_and_are_named_once() {
+    // Two constant columns among four: every scaling keeps them finite.
+    let y: Vec<f32> = (0..20)
+        .flat_map(|i| [i as f32, 4.0, -(i as f32) * 0.5, 0.0])
+        .collect();
+    for kind in [Scale::Standardize, Scale::Minmax, Scale::None] {
+        let s = Scaler::fit(kind, &y, 4);
+        assert_eq!((s.scale[1], s.scale[3]), (1.0, 1.0), "{kind:?}");
+        let mut z = y.clone();
+        s.apply(&mut z);
+        assert!(z.iter().all(|v| v.is_finite()), "{kind:?}");
+    }
+    assert_eq!(gmvae::data::scale::constant_columns(&y, 4), vec![1, 3]);
+    let names: Vec<String> = ["a", "flat", "c", "zero"].map(String::from).to_vec();
+    let note = gmvae::data::scale::constant_note(&y, 4, Some(&names)).unwrap();
+    assert!(
+        note.contains("2 constant columns (`flat`, `zero`)"),
+        "{note}"
+    );
+    assert!(gmvae::data::scale::constant_note(&y[..4], 4, None).is_some());
+
+    // Through `gmvae table`: trains, and the log names the column once.
+    let d = tempfile::tempdir().unwrap();
+    let (mut y, labels) = blobs(60);
+    for row in y.chunks_mut(4) {
+        row[2] = 7.25;
+    }
+    let data = d.path().join("flat.csv");
+    write_csv(&data, &y, Some(&labels), true, ",");
+    let (ok, stdout, err) = gmvae(&[
+        "table",
+        "--data",
+        data.to_str().unwrap(),
+        "--label-column",
+        "label",
+        "-K",
+        "3",
+        "--epoch",
+        "2",
+        "--hidden-size",
+        "16",
+        "--batch-size",
+        "20",
+        "--out-dir",
+        d.path().to_str().unwrap(),
+        "--id",
+        "flat",
+    ]);
+    assert!(ok, "{stdout}\n{err}");
+    assert_eq!(stdout.matches("constant column").count(), 1, "{stdout}");
+    assert!(stdout.contains("1 constant column (`f2`)"), "{stdout}");
+    let m = std::fs::read_to_string(d.path().join("flat/metrics.csv")).unwrap();
+    let lb = gmvae::record::csv_lower_bound(m.lines().last().unwrap());
+    assert!(lb.is_some_and(f64::is_finite), "{m}");
+}

@@ -12,6 +12,7 @@ directory that ``gmvae predict --run`` reads.
 import json
 import os
 import tempfile
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
@@ -80,7 +81,9 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
         Seeds every random source: an int is the CLI's ``--seed`` (the same model every time,
         and the model ``gmvae table --seed`` trains on the same rows); None draws a seed.
     n_threads : int, optional
-        CPU threads for training and prediction (default: all cores).
+        CPU threads of the kernels (default: all cores). candle keeps one pool per process, so
+        the first model that runs fixes the count; a later, different value warns. With
+        ``n_init`` > 1 and one thread, restarts train side by side on the cores.
     verbose : int, default=0
         Print the run's log (one line per epoch) when > 0.
 
@@ -154,10 +157,7 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
             opts["batch_size"] = min(_AUTO_BATCH, n_samples)
         else:
             opts["batch_size"] = self.batch_size
-        if self.n_init != 1:
-            if "n_init" not in opts:
-                raise ValueError("n_init: this build trains one restart only (n_init=1)")
-            opts["n_init"] = self.n_init
+        opts["n_init"] = self.n_init
         opts["seed"] = _seed(self.random_state)
         # fit(X) trains on every row: the held-out split is the CLI's, for its scores.
         opts["table"]["test_fraction"] = 0.0
@@ -168,6 +168,20 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _log(self):
         return print if self.verbose else None
+
+    def _settle_threads(self):
+        """candle's kernel threads are fixed for the process by the first model that runs."""
+        if self.n_threads is None:
+            return
+        used = _gmvae.threads(self.n_threads)
+        if used != self.n_threads:
+            warnings.warn(
+                f"n_threads={self.n_threads} has no effect: this process's kernels already run "
+                f"on {used} threads, fixed by the first model used (give n_threads to that one, "
+                "or set RAYON_NUM_THREADS before Python starts)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -188,6 +202,7 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"X has {X.shape[0]} sample(s); GMVAE needs at least 2 "
                 "(BatchNorm needs batch statistics); n_samples=1 is too few"
             )
+        self._settle_threads()
         with tempfile.TemporaryDirectory(prefix="gmvae-fit-") as tmp:
             opts = self._options(X.shape[0], tmp)
             out = _gmvae.fit(X, json.dumps(opts), self._log(), self.n_threads)
@@ -202,6 +217,7 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _check(self, X):
         check_is_fitted(self, "model_")
+        self._settle_threads()
         return validate_data(
             self,
             X,

@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyDict};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Models here run on the CPU (a `cuda` build of the package is future work).
@@ -106,21 +107,35 @@ impl<'py> Floats<'py> {
     }
 }
 
-/// Runs `f` on a pool of `threads` threads (candle's kernels use the current rayon pool), or on
-/// the global pool.
-fn on_threads<T: Send>(threads: Option<usize>, f: impl FnOnce() -> T + Send) -> PyResult<T> {
-    match threads {
-        None => Ok(f()),
-        Some(n) => {
-            gmvae::limits::count("n_threads", n, gmvae::limits::MAX_THREADS)
-                .map_err(|e| to_py(e, true))?;
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-            Ok(pool.install(f))
-        }
+/// candle's CPU kernels run on one thread pool per process, sized at the first tensor operation;
+/// the count this process settled on.
+static THREADS: OnceLock<usize> = OnceLock::new();
+
+/// Settles the kernel threads of this process on the first call: `requested`, else candle's
+/// default (the cores). Returns the count in use, which a later, different request cannot
+/// change (the Python side warns).
+fn kernel_threads(requested: Option<usize>) -> PyResult<usize> {
+    if let Some(n) = requested {
+        gmvae::limits::count("n_threads", n, gmvae::limits::MAX_THREADS)
+            .map_err(|e| to_py(e, true))?;
     }
+    Ok(*THREADS.get_or_init(|| match requested {
+        Some(n) => {
+            // Before candle's first tensor operation in this process (guarded by THREADS).
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+            n
+        }
+        None => candle_core::utils::get_num_threads(),
+    }))
+}
+
+/// The kernel threads this process uses, settling them (`n_threads`, else the cores) if no
+/// model has run yet.
+#[pyfunction]
+#[pyo3(signature = (n_threads=None))]
+fn threads(n_threads: Option<usize>) -> PyResult<usize> {
+    kernel_threads(n_threads)
 }
 
 /// The table preset's options as `opts.json` writes them: the starting point the estimator
@@ -149,6 +164,10 @@ fn fit<'py>(
     // The rows come from memory (the hooks below); opts.json names them as messages do.
     opts.data = Some(PathBuf::from(ROWS));
     let opts = opts.validated().map_err(|e| to_py(e, true))?;
+    // Restarts train side by side when the kernels run one thread each (restarts::train).
+    let threads = kernel_threads(n_threads)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = if threads == 1 { cores } else { 1 }.min(opts.n_init.max(1));
     let rows = Floats::new(x, ROWS)?;
     let y = rows.slice()?;
     let d = rows.d;
@@ -169,18 +188,16 @@ fn fit<'py>(
     let mut raised: Option<PyErr> = None;
     let result = std::thread::scope(|scope| {
         let training = scope.spawn(|| {
-            on_threads(n_threads, || {
-                let hooks = Hooks {
-                    rows: Some(Rows {
-                        name: ROWS,
-                        y: &y,
-                        d,
-                    }),
-                    log: Log::To(&print_line),
-                    interrupt: Some(&interrupt),
-                };
-                gmvae::train::train_with(&opts, false, hooks)
-            })
+            let hooks = Hooks {
+                rows: Some(Rows {
+                    name: ROWS,
+                    y: &y,
+                    d,
+                }),
+                log: Log::To(&print_line),
+                interrupt: Some(&interrupt),
+            };
+            gmvae::restarts::train_with(&opts, false, workers, hooks)
         });
         while !training.is_finished() {
             py.detach(|| std::thread::sleep(SIGNAL_POLL));
@@ -194,7 +211,7 @@ fn fit<'py>(
         py.detach(|| training.join())
     });
     let result = match result {
-        Ok(r) => r?,
+        Ok(r) => r.map(|o| o.summary),
         Err(panic) => std::panic::resume_unwind(panic),
     };
     if let Some(e) = raised {
@@ -253,7 +270,7 @@ impl Model {
     }
 
     /// `f` on the rows of `x` (checked: the model's width, finite values), with the GIL
-    /// released, on `threads` threads.
+    /// released.
     fn on_rows<'py, T: Send>(
         &self,
         py: Python<'py>,
@@ -261,14 +278,13 @@ impl Model {
         threads: Option<usize>,
         f: impl Fn(&[f32]) -> anyhow::Result<T> + Send + Sync,
     ) -> PyResult<T> {
+        kernel_threads(threads)?;
         let rows = self.rows(x)?;
         let y = rows.slice()?;
         py.detach(|| {
-            on_threads(threads, || {
-                gmvae::data::table::check_finite(&y, rows.d, ROWS)?;
-                f(&y)
-            })
-        })?
+            gmvae::data::table::check_finite(&y, rows.d, ROWS)?;
+            f(&y)
+        })
         .map_err(|e| to_py(e, true))
     }
 
@@ -402,6 +418,7 @@ impl Model {
 fn _gmvae(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(threads, m)?)?;
     m.add_class::<Model>()?;
     Ok(())
 }

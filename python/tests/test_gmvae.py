@@ -119,6 +119,18 @@ def test_pipeline_clone_and_grid_search():
     assert search.best_params_ == {"gmvae__n_components": 3}
 
 
+def test_n_init_keeps_the_best_restart():
+    X, _ = blobs(150)
+    one = GMVAE(n_components=3, random_state=1, **FAST).fit(X)
+    three = GMVAE(n_components=3, random_state=1, n_init=3, **FAST).fit(X)
+    # Restart 0 trains with the seed itself; the kept one has the best bound of the three.
+    assert three.lower_bound_ >= one.lower_bound_
+    again = GMVAE(n_components=3, random_state=1, n_init=3, **FAST).fit(X)
+    np.testing.assert_array_equal(again.predict_proba(X), three.predict_proba(X))
+    with pytest.raises(ValueError, match="--n-init"):
+        GMVAE(n_init=0, **FAST).fit(X)
+
+
 def test_pickle_round_trip():
     X, _ = blobs(150)
     gm = GMVAE(n_components=3, random_state=4, **FAST).fit(X)

@@ -108,8 +108,8 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
-    // Runs of another recipe (learning rate, binarisation, or objective, alpha, sizes, batch,
-    // optimiser, z-prior or start other than their preset's) form their own row.
+    // Runs of another recipe (learning rate, binarisation, restarts, or objective, alpha, sizes,
+    // batch, optimiser, z-prior or start other than their preset's) form their own row.
     let mut network = format!(
         "{}, lr {:e}",
         format!("{:?}", opts.network).to_lowercase(),
@@ -117,6 +117,10 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
     );
     if opts.binarize {
         network.push_str(", binarized");
+    }
+    if opts.n_init > 1 {
+        // The kept restart's scores: best of n by the lower bound, not one seed's start.
+        network.push_str(&format!(", best of {} restarts", opts.n_init));
     }
     let preset = Options::preset(&opts.preset).ok();
     let objective = preset

@@ -96,6 +96,45 @@ impl Scaler {
     }
 }
 
+/// The columns of row-major `y` (`d` columns) that hold one value in every row. They are valid
+/// data: scaling gives them scale 1 (no division by zero), and they carry no information.
+pub fn constant_columns(y: &[f32], d: usize) -> Vec<usize> {
+    let Some(first) = y.get(..d) else {
+        return Vec::new();
+    };
+    (0..d)
+        .filter(|&j| y.iter().skip(j).step_by(d).all(|&v| v == first[j]))
+        .collect()
+}
+
+/// The log line naming the constant columns of `y` (by header name when `names` has them),
+/// `None` when there are none.
+pub fn constant_note(y: &[f32], d: usize, names: Option<&[String]>) -> Option<String> {
+    let cols = constant_columns(y, d);
+    if cols.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = cols
+        .iter()
+        .map(|&j| match names.and_then(|n| n.get(j)) {
+            Some(name) => format!("`{name}`"),
+            None => format!("{j}"),
+        })
+        .collect();
+    Some(format!(
+        "{} constant column{} ({}): one value in every row, scaled with scale 1 (no division \
+         by zero); {} no information",
+        cols.len(),
+        if cols.len() == 1 { "" } else { "s" },
+        named.join(", "),
+        if cols.len() == 1 {
+            "it carries"
+        } else {
+            "they carry"
+        }
+    ))
+}
+
 /// Whether every value is in [0, 1] (pixel intensities, shares, min-max scaled data).
 pub fn in_unit(y: &[f32]) -> bool {
     y.iter().all(|v| (0.0..=1.0).contains(v))

@@ -77,6 +77,12 @@ pub fn check_test_fraction(f: f64) -> Result<()> {
 /// the class count; an id column is no label).
 pub fn label_classes(labels: &[String], column: &str) -> Result<(Vec<usize>, Vec<String>)> {
     let (idx, classes) = label_indices(labels);
+    if let [only] = classes.as_slice() {
+        bail!(
+            "--label-column {column}: every row has the label `{only}`, one class; clustering \
+             scores need at least two (leave --label-column out to train without scores)"
+        );
+    }
     if classes.len() > crate::limits::MAX_CLASSES {
         bail!(
             "--label-column {column}: {} distinct values, more than the {} classes a label column \
@@ -132,7 +138,8 @@ pub fn load(spec: &Spec, log: Log) -> Result<(Dataset, Fitted)> {
         .labels
         .as_ref()
         .map(|l| label_classes(l, column))
-        .transpose()?;
+        .transpose()
+        .with_context(|| spec.path.display().to_string())?;
     let table = Table {
         y: &all.y,
         d: reader.d,
@@ -201,6 +208,7 @@ fn settle(spec: &Spec, table: Table, log: Log) -> Result<(Dataset, Fitted)> {
     let n = y.len() / d.max(1);
     let (train_idx, test_idx) = split_rows(n, spec)?;
     let mut y_train = rows_of(y, d, &train_idx);
+    let constant = super::scale::constant_note(&y_train, d, columns.as_deref());
     let scale = spec.scale.settle(&y_train);
     let scaler = Scaler::fit(scale, &y_train, d);
     scaler.apply(&mut y_train);
@@ -237,6 +245,9 @@ fn settle(spec: &Spec, table: Table, log: Log) -> Result<(Dataset, Fitted)> {
         &fitted,
         log,
     );
+    if let Some(note) = constant {
+        log.line(format!("table: {note}"));
+    }
     let name = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())

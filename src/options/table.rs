@@ -111,7 +111,7 @@ impl TableArgs {
 }
 
 impl Options {
-    /// What loading the table needs: `--data`, the table's settings, `--seed` and
+    /// What loading the table needs: `--data`, the table's settings, the data's seed and
     /// `--train-size`.
     pub fn table_spec(&self) -> Result<Spec<'_>> {
         let path = self
@@ -132,7 +132,7 @@ impl Options {
             scale: t.scale,
             likelihood: t.likelihood,
             test_fraction: t.test_fraction,
-            seed: self.seed,
+            seed: self.seed_of_data(),
             train_size: self.train_size,
         })
     }

@@ -52,9 +52,10 @@ pub struct PipelineArgs {
     /// gaussian].
     #[arg(long, value_enum)]
     pub likelihood: Option<crate::data::scale::LikelihoodChoice>,
-    /// sigma of the Gaussian likelihood, in the scaled units (fixed).
-    #[arg(long, default_value_t = 1.0)]
-    pub sigma: f64,
+    /// sigma of the Gaussian likelihood in the scaled units, fixed [default: one sigma per
+    /// column, learned with the VAE].
+    #[arg(long)]
+    pub sigma: Option<f64>,
     /// alpha, the weight of the VAE's KL term (1: the ELBO).
     #[arg(long, default_value_t = 1.0)]
     pub kl_weight: f64,
@@ -130,7 +131,13 @@ impl PipelineArgs {
         l::count("--batch-size", self.batch_size, l::MAX_BATCH)?;
         l::count("--gmm-iters", self.gmm_iters, l::MAX_EPOCHS)?;
         l::count("--mlda-iters", self.mlda_iters, l::MAX_EPOCHS)?;
-        for (flag, v) in [("--sigma", self.sigma), ("--kl-weight", self.kl_weight)] {
+        for (flag, v) in [
+            ("--sigma", self.sigma),
+            ("--kl-weight", Some(self.kl_weight)),
+        ]
+        .into_iter()
+        .filter_map(|(f, v)| Some((f, v?)))
+        {
             if !(v.is_finite() && v > 0.0) {
                 anyhow::bail!("{flag} must be a finite number > 0, found {v}");
             }
@@ -184,6 +191,7 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
     let d = reader.d;
     let mut all = reader.read_all()?;
     let scale = args.scale.unwrap_or_default().settle(&all.y);
+    let constant = crate::data::scale::constant_note(&all.y, d, reader.columns.as_deref());
     Scaler::fit(scale, &all.y, d).apply(&mut all.y);
     println!(
         "serket: {} has {} rows x {d} columns; scaling {}",
@@ -191,7 +199,7 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
         all.rows,
         format!("{scale:?}").to_lowercase()
     );
-    for note in reader.notes() {
+    for note in reader.notes().into_iter().chain(constant) {
         println!("serket: {note}");
     }
     let column = args.label_column.as_deref().unwrap_or_default();
@@ -202,6 +210,15 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
         .transpose()?;
     let y = all.y.into_iter().map(f64::from).collect();
     Ok((Matrix::new(all.rows, d, y)?, labels))
+}
+
+/// How the Gaussian VAE's σ is set, for the likelihood line.
+fn sigma_note(likelihood: VaeLikelihood, sigma: Option<f64>) -> String {
+    match (likelihood, sigma) {
+        (VaeLikelihood::Bernoulli, _) => String::new(),
+        (_, Some(s)) => format!(", sigma {s} fixed (--sigma)"),
+        (_, None) => ", sigma learned per column".into(),
+    }
 }
 
 impl Inputs {
@@ -256,13 +273,14 @@ impl Inputs {
             LikelihoodChoice::Gaussian => VaeLikelihood::Gaussian,
         };
         println!(
-            "serket: vae likelihood {}{}",
+            "serket: vae likelihood {}{}{}",
             format!("{likelihood:?}").to_lowercase(),
             match args.likelihood.unwrap_or_default() {
                 LikelihoodChoice::Auto if unit => " (auto: every value is in [0,1])",
                 LikelihoodChoice::Auto => " (auto: values outside [0,1])",
                 _ => "",
-            }
+            },
+            sigma_note(likelihood, args.sigma)
         );
         let speech = if with_speech {
             let s = match (&args.speech, zip) {

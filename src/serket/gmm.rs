@@ -447,6 +447,22 @@ pub struct Gmm {
     rng: StdRng,
     round: usize,
     pub history: Vec<GmmRound>,
+    /// The one-class warning was given (it is said once per run).
+    warned_one_class: bool,
+}
+
+/// The warning for a round `round` whose argmax classes `pred` put every row in one class of
+/// `k`: the clustering says nothing (often a VAE whose σ calls all of the data noise).
+pub fn one_class_warning(pred: &[usize], k: usize, round: usize) -> Option<String> {
+    let first = *pred.first()?;
+    (k > 1 && pred.iter().all(|&c| c == first)).then(|| {
+        format!(
+            "warning: the GMM ended round {round} with all {} rows in one class (of --k {k}); \
+             its scores say nothing. With a Gaussian VAE try a smaller --sigma, or --kl-weight \
+             below 1 (said once)",
+            pred.len()
+        )
+    })
 }
 
 impl Gmm {
@@ -462,6 +478,7 @@ impl Gmm {
             rng,
             round: 0,
             history: Vec::new(),
+            warned_one_class: false,
         }
     }
 
@@ -486,6 +503,10 @@ impl Module for Gmm {
         let node = self.node.clone();
         let r = self.round;
         let pred = crate::metrics::argmax_rows(&fit.pdz.to_f32(), self.k, z.rows)?;
+        if let (false, Some(w)) = (self.warned_one_class, one_class_warning(&pred, self.k, r)) {
+            eprintln!("{w}");
+            self.warned_one_class = true;
+        }
         let (mut scores, mut sample_scores) = (None, None);
         let mut class_out: Vec<f64> = pred.iter().map(|&c| c as f64).collect();
         if let Some(cat) = &self.category {
@@ -522,6 +543,21 @@ impl Module for Gmm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_class_is_warned_naming_the_round() {
+        let w = one_class_warning(&[2, 2, 2, 2], 3, 4).unwrap();
+        assert!(
+            w.contains("round 4") && w.contains("all 4 rows in one class"),
+            "{w}"
+        );
+        assert!(one_class_warning(&[2, 2, 1, 2], 3, 0).is_none());
+        assert!(
+            one_class_warning(&[0, 0], 1, 0).is_none(),
+            "K = 1 is one class by choice"
+        );
+        assert!(one_class_warning(&[], 3, 0).is_none());
+    }
 
     #[test]
     fn ln_gamma_matches_factorials() {

@@ -42,7 +42,8 @@ pub enum VaeLikelihood {
     /// Σ BCE(logits, x): values in [0, 1] (the tutorials' images).
     #[default]
     Bernoulli,
-    /// Σ (x − x̂)² / 2σ² with a fixed σ (`VaeConfig::sigma`): real-valued features.
+    /// Σ_d [log(2πσ_d²)/2 + (x_d − x̂_d)² / 2σ_d²] with σ_d learned per dimension, as a
+    /// standard Gaussian VAE; or Σ (x − x̂)² / 2σ² with a fixed σ (`VaeConfig::sigma`).
     Gaussian,
 }
 
@@ -62,8 +63,9 @@ pub struct VaeConfig {
     /// α, the KL weight.
     pub kld_weight: f64,
     pub likelihood: VaeLikelihood,
-    /// σ of the Gaussian likelihood (fixed; ignored for Bernoulli).
-    pub sigma: f64,
+    /// σ of the Gaussian likelihood, fixed (`--sigma`); `None`: one σ per dimension, learned
+    /// with the weights. Ignored for Bernoulli.
+    pub sigma: Option<f64>,
 }
 
 impl VaeConfig {
@@ -83,19 +85,31 @@ impl VaeConfig {
             batch_size: Some(500),
             kld_weight: 1.0,
             likelihood: VaeLikelihood::Bernoulli,
-            sigma: 1.0,
+            sigma: None,
         }
     }
 }
 
+/// Bounds of a learned log σ² per dimension (scaled units). A constant column (valid data) would
+/// otherwise drive its σ to 0 and the loss to −∞; σ ≥ 0.03 is far below the spread of a
+/// standardized feature, and σ ≤ 30 far above it.
+const LOG_VAR_RANGE: (f64, f64) = (-7.0, 7.0);
+
+/// The learned log σ² is this multiple of its variable. Adam moves a variable by about the
+/// learning rate per step whatever its gradient, so at 1e-3 a log σ² stored as is would move
+/// by 0.4 over the tutorial's 400 steps of a table: σ would barely leave its start.
+const LOG_VAR_GAIN: f64 = 10.0;
+
 /// Encoder x → h → (μ, log σ²) and decoder z → h → logits, as plain weight matrices
-/// (`[in, out]`) so every initial value comes from the seeded generator.
+/// (`[in, out]`) so every initial value comes from the seeded generator; for a Gaussian
+/// likelihood with a learned σ, also the decoder's log σ² per dimension (`out.logvar`, last).
 struct Net {
     vars: Vec<(String, Var)>,
 }
 
 impl Net {
-    fn new(input: usize, hidden: usize, latent: usize, init: Init, g: &mut StdRng) -> Result<Self> {
+    fn new(input: usize, cfg: &VaeConfig, latent: usize, g: &mut StdRng) -> Result<Self> {
+        let (hidden, init) = (cfg.hidden, cfg.init);
         let shapes = [
             ("enc.w", input, hidden),
             ("mu.w", hidden, latent),
@@ -129,7 +143,22 @@ impl Net {
                 Var::from_tensor(&Tensor::zeros(o, DType::F32, &Device::Cpu)?)?,
             ));
         }
+        if (cfg.likelihood, cfg.sigma) == (VaeLikelihood::Gaussian, None) {
+            // σ = 1 to start: the spread of a standardized feature. Draws nothing, so the
+            // weights are those of a fixed σ.
+            let lv = Tensor::zeros(input, DType::F32, &Device::Cpu)?;
+            vars.push(("out.logvar".into(), Var::from_tensor(&lv)?));
+        }
         Ok(Self { vars })
+    }
+
+    /// The decoder's learned log σ² per dimension, within [`LOG_VAR_RANGE`].
+    fn log_var(&self) -> Result<Option<Tensor>> {
+        let Some((_, lv)) = self.vars.get(10) else {
+            return Ok(None);
+        };
+        let lv = lv.as_tensor().affine(LOG_VAR_GAIN, 0.0)?;
+        Ok(Some(lv.clamp(LOG_VAR_RANGE.0, LOG_VAR_RANGE.1)?))
     }
 
     fn linear(&self, x: &Tensor, layer: usize) -> Result<Tensor> {
@@ -150,24 +179,33 @@ impl Net {
 }
 
 /// Mean over rows of −log p(x|z) + α·KL(N(μ, e^lv) ‖ N(μ_prior, I)); `out` is the decoder's
-/// output (logits for Bernoulli, the mean for Gaussian).
+/// output (logits for Bernoulli, the mean for Gaussian), `x_log_var` its learned log σ² per
+/// dimension (Gaussian without `--sigma`).
 fn loss(
-    out: &Tensor,
+    (out, x_log_var): (&Tensor, Option<&Tensor>),
     x: &Tensor,
-    mu: &Tensor,
-    lv: &Tensor,
+    (mu, lv): (&Tensor, &Tensor),
     mu_prior: &Tensor,
     cfg: &VaeConfig,
 ) -> Result<Tensor> {
-    let rec = match cfg.likelihood {
+    let rec = match (cfg.likelihood, x_log_var, cfg.sigma) {
         // Stable sigmoid cross-entropy, max(l, 0) − x·l + ln(1 + e^{−|l|}), summed per row in
         // one fused op.
-        VaeLikelihood::Bernoulli => super::bce::bce_with_logits_rows(out, x)?,
-        // The constant log(2πσ²)/2 per value is left out, as BCE's is.
-        VaeLikelihood::Gaussian => (x - out)?
-            .sqr()?
-            .affine(0.5 / (cfg.sigma * cfg.sigma), 0.0)?
-            .sum(D::Minus1)?,
+        (VaeLikelihood::Bernoulli, ..) => super::bce::bce_with_logits_rows(out, x)?,
+        // log(2πσ_d²)/2 + (x − x̂)² / 2σ_d²: the σ_d are learned, so the log term counts.
+        (VaeLikelihood::Gaussian, Some(log_var), _) => {
+            let sq = (x - out)?.sqr()?.broadcast_mul(&log_var.neg()?.exp()?)?;
+            let log_norm = log_var.affine(1.0, (2.0 * std::f64::consts::PI).ln())?;
+            (sq.broadcast_add(&log_norm)?.affine(0.5, 0.0)?).sum(D::Minus1)?
+        }
+        // A fixed σ: the constant log(2πσ²)/2 per value is left out, as BCE's is.
+        (VaeLikelihood::Gaussian, None, sigma) => {
+            let sigma = sigma.unwrap_or(1.0);
+            (x - out)?
+                .sqr()?
+                .affine(0.5 / (sigma * sigma), 0.0)?
+                .sum(D::Minus1)?
+        }
     };
     let kld = ((lv.affine(1.0, 1.0)? - (mu - mu_prior)?.sqr()?)? - lv.exp()?)?
         .sum(D::Minus1)?
@@ -183,12 +221,22 @@ fn mean_of(out: &Tensor, likelihood: VaeLikelihood) -> Result<Tensor> {
     })
 }
 
+/// The values of `t`, row-major, as f64.
+fn f64s(t: &Tensor) -> Result<Vec<f64>> {
+    let v = t.flatten_all()?.to_vec1::<f32>()?;
+    Ok(v.into_iter().map(f64::from).collect())
+}
+
 /// Per-update training record.
 #[derive(Debug, Clone, Serialize)]
 pub struct VaeRound {
     pub round: usize,
     /// Loss on all data after training (nats per image).
     pub final_loss: f64,
+    /// The learned σ of the Gaussian likelihood per dimension after the round (none with a
+    /// fixed σ or Bernoulli).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<Vec<f64>>,
     pub seconds: f64,
 }
 
@@ -231,13 +279,7 @@ impl Vae {
     fn train(&mut self, x: &Tensor, mu_prior: &Tensor) -> Result<Vec<f64>> {
         let (n, input) = x.dims2()?;
         if self.net.is_none() || !self.cfg.keep_weights {
-            let net = Net::new(
-                input,
-                self.cfg.hidden,
-                self.latent,
-                self.cfg.init,
-                &mut self.rng,
-            )?;
+            let net = Net::new(input, &self.cfg, self.latent, &mut self.rng)?;
             let adam = Adam::new(
                 net.vars.clone(),
                 AdamConfig {
@@ -269,7 +311,9 @@ impl Vae {
                 let (mu, lv) = net.encode(&xb)?;
                 let eps = randn(&mut self.rng, mu.shape(), &Device::Cpu)?;
                 let z = (&mu + (lv.affine(0.5, 0.0)?.exp()? * eps)?)?;
-                let l = loss(&net.decode(&z)?, &xb, &mu, &lv, &pb, &self.cfg)?;
+                let out = net.decode(&z)?;
+                let x_log_var = net.log_var()?;
+                let l = loss((&out, x_log_var.as_ref()), &xb, (&mu, &lv), &pb, &self.cfg)?;
                 adam.step(&l.backward()?)?;
                 tot += l.to_scalar::<f32>()? as f64 * idx.len() as f64;
                 Ok(None)
@@ -316,26 +360,21 @@ impl Module for Vae {
         let eps = randn(&mut self.rng, mu.shape(), &Device::Cpu)?;
         let z = (&mu + (lv.affine(0.5, 0.0)?.exp()? * eps)?)?;
         let logits = net.decode(&z)?;
-        let final_loss = loss(&logits, &x, &mu, &lv, &prior, &self.cfg)?.to_scalar::<f32>()? as f64;
-        let z = Matrix::new(
-            n,
-            self.latent,
-            z.flatten_all()?
-                .to_vec1::<f32>()?
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-        )?;
-        let x_hat = Matrix::new(
-            n,
-            input,
-            mean_of(&logits, self.cfg.likelihood)?
-                .flatten_all()?
-                .to_vec1::<f32>()?
-                .into_iter()
-                .map(f64::from)
-                .collect(),
-        )?;
+        let x_log_var = net.log_var()?;
+        let final_loss = loss(
+            (&logits, x_log_var.as_ref()),
+            &x,
+            (&mu, &lv),
+            &prior,
+            &self.cfg,
+        )?
+        .to_scalar::<f32>()? as f64;
+        let sigma = match &x_log_var {
+            Some(lv) => Some(f64s(&lv.affine(0.5, 0.0)?.exp()?)?),
+            None => None,
+        };
+        let z = Matrix::new(n, self.latent, f64s(&z)?)?;
+        let x_hat = Matrix::new(n, input, f64s(&mean_of(&logits, self.cfg.likelihood)?)?)?;
         let node = self.node.clone();
         let r = self.round;
         node.save(r, "z_learn.txt", &format_matrix(&z, Fmt::Exp18))?;
@@ -364,6 +403,7 @@ impl Module for Vae {
         self.history.push(VaeRound {
             round: r,
             final_loss,
+            sigma,
             seconds: t0.elapsed().as_secs_f64(),
         });
         self.round += 1;

@@ -1,0 +1,330 @@
+//! `--n-init N`: N restarts of one run from seeds derived from `--seed`, and the one with the best
+//! final training lower bound kept, as scikit-learn's `n_init` (no labels are used to choose).
+//!
+//! Restart r is a full run directory `<run>/restarts/<r>` (options, metrics, checkpoint), trained
+//! by [`train::train`] with seed [`seed`]`(--seed, r)` on the same data (the table's held-out split
+//! and a generated spiral keep `--seed`'s). The kept restart's model, config, metrics and latent
+//! dump are copied into `<run>`, so `gmvae predict --run <run>` reads it as a single run, and
+//! `<run>/restarts.json` records every restart's seed, epochs and final bound, and which was
+//! kept. `--n-init 1` is the plain run: the same files as before restarts existed.
+
+use crate::export::{CONFIG_FILE, MODEL_FILE};
+use crate::hooks::Hooks;
+use crate::options::{Options, Valid};
+use crate::record::{csv_lower_bound, METRICS_FILE};
+use crate::rng::{self, stream};
+use crate::train::{self, run_dir, Summary};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The folder of the restarts inside a run directory.
+pub const DIR: &str = "restarts";
+/// The record of the restarts and the choice, inside a run directory.
+pub const FILE: &str = "restarts.json";
+
+/// Files of the kept restart copied into the run directory: what `predict`, the plots and
+/// readers of a single run look for.
+const KEPT_FILES: [&str; 4] = [MODEL_FILE, CONFIG_FILE, METRICS_FILE, crate::dump::FILE];
+
+/// The seed of restart `r` of a run seeded `seed`: `seed` itself for the first, so that
+/// `--n-init 1` trains exactly the run `--seed` names; later ones drawn from it, so that two
+/// seeds share no restart (as `seed + r` would make `--seed 1` and `--seed 2` do). 32 bits, so
+/// that every JSON reader keeps them exact.
+pub fn seed(seed: u64, r: usize) -> u64 {
+    use rand::RngCore;
+    let mut g = rng::rng(seed, stream::RESTARTS);
+    (0..r).fold(seed, |_, _| u64::from(g.next_u32()))
+}
+
+/// One restart as `restarts.json` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Restart {
+    pub restart: usize,
+    pub seed: u64,
+    /// Relative to the run directory.
+    pub dir: PathBuf,
+    /// Epochs trained (rows of its metrics.csv).
+    pub epochs: usize,
+    /// The training lower bound of its last epoch, per point; `None` when it failed.
+    pub lower_bound: Option<f64>,
+    /// Why it failed, when it did (it is then not a candidate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `restarts.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub n_init: usize,
+    /// The run's `--seed`, from which the restarts' seeds are derived.
+    pub seed: u64,
+    pub criterion: String,
+    /// Index of the kept restart.
+    pub kept: usize,
+    pub restarts: Vec<Restart>,
+}
+
+impl Record {
+    /// Reads `restarts.json` of `run`.
+    pub fn load(run: &Path) -> Result<Self> {
+        let path = run.join(FILE);
+        let text = crate::limits::read_text(&path)?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a restarts.json", path.display()))
+    }
+}
+
+/// What [`train`] produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The run directory and, when it trained in this call, the kept run's last epoch.
+    pub summary: Summary,
+    /// With `--n-init` > 1, the restarts and the choice (also in `restarts.json`).
+    pub restarts: Option<Record>,
+}
+
+/// Trains the run `opts` names: a single run with `--n-init 1`, else its restarts, at most
+/// `workers` at a time, each by [`train::train`], then keeps the best (see the module).
+/// `resume` continues every unfinished restart (a restart without a checkpoint starts afresh)
+/// and then chooses.
+///
+/// Restarts run side by side only when candle's kernels run one thread each: its thread pool is
+/// fixed by `RAYON_NUM_THREADS` at the process's first tensor operation (`gmvae` sets it to 1
+/// for `--n-init` > 1; an embedding process must set it before its first tensor). With more
+/// kernel threads they run one at a time, each on all of them (side by side they would queue on
+/// the one pool). With one kernel thread a restart trains the same numbers whatever `workers`
+/// is.
+pub fn train(opts: &Valid, resume: bool, workers: usize) -> Result<Outcome> {
+    train_with(opts, resume, workers, Hooks::default())
+}
+
+/// [`train`] with the caller's rows, log and interrupt check (the Python binding), shared by
+/// every restart (`workers` of them at once).
+pub fn train_with(opts: &Valid, resume: bool, workers: usize, hooks: Hooks) -> Result<Outcome> {
+    let dir = run_dir(opts);
+    // A fresh run never mixes with another in its directory: a single run with restarts, or
+    // restarts with a single run's checkpoint (a single run checks its own in `train`).
+    let other: &[&str] = match opts.n_init {
+        0 | 1 => &[DIR],
+        _ => &[DIR, crate::checkpoint::FILE],
+    };
+    let other = other.iter().map(|f| dir.join(f)).find(|p| p.exists());
+    if let (false, Some(found)) = (resume, other) {
+        bail!(
+            "{} already holds a run ({}); continue it with --resume {}, or choose another --id",
+            dir.display(),
+            found.display(),
+            dir.display()
+        );
+    }
+    if opts.n_init <= 1 {
+        return Ok(Outcome {
+            summary: train::train_with(opts, resume, hooks)?,
+            restarts: None,
+        });
+    }
+    let runs: Vec<Valid> = (0..opts.n_init)
+        .map(|r| restart_options(opts, r))
+        .collect::<Result<_>>()?;
+    // A bad file stops here, before the run directory exists (as a single run does).
+    train::check_data(opts, hooks)?;
+    let mut lock = crate::run_lock::RunLock::acquire(&dir, !resume)?;
+    // The options with which `--resume` continues the restarts (a raised --epoch recorded).
+    crate::options::record_options(&dir, opts, resume)?;
+    lock.started();
+    let workers = if kernel_threads() > 1 { 1 } else { workers };
+    hooks.log.line(format!(
+        "{} restarts (--n-init) in {}, {} at a time",
+        opts.n_init,
+        dir.join(DIR).display(),
+        workers.clamp(1, opts.n_init)
+    ));
+    let results = run_all(&runs, resume, workers, hooks);
+    let record = choose(opts, &dir, &runs, &results)?;
+    let kept = &runs[record.kept];
+    copy_kept(&run_dir(kept), &dir)?;
+    crate::atomic::write_str(&dir.join(FILE), &serde_json::to_string_pretty(&record)?)?;
+    let r = &record.restarts[record.kept];
+    hooks.log.line(format!(
+        "kept restart {} of {} (seed {}): the best final training lower bound, {:.4}",
+        r.restart,
+        record.n_init,
+        r.seed,
+        r.lower_bound.unwrap_or(f64::NAN)
+    ));
+    let summary = match results.into_iter().nth(record.kept) {
+        Some(Ok(s)) => Summary { run_dir: dir, ..s },
+        _ => bail!("restart {} was kept but has no result", record.kept),
+    };
+    Ok(Outcome {
+        summary,
+        restarts: Some(record),
+    })
+}
+
+/// The threads of candle's CPU kernels: its pool's (started here if it has not been) and its
+/// matmuls'.
+fn kernel_threads() -> usize {
+    let pool = candle_core::utils::barrier_pool().n_workers() + 1;
+    pool.max(candle_core::utils::get_num_threads())
+}
+
+/// The options of restart `r`: its seed, the run's data seed, one restart, in `<run>/restarts/r`.
+fn restart_options(opts: &Options, r: usize) -> Result<Valid> {
+    let mut o = opts.clone();
+    o.seed = seed(opts.seed, r);
+    o.data_seed = Some(opts.seed_of_data());
+    o.n_init = 1;
+    o.out_dir = run_dir(opts).join(DIR);
+    o.id = r.to_string();
+    o.validated()
+}
+
+/// Trains every restart, `workers` at a time; each result in restart order.
+fn run_all(runs: &[Valid], resume: bool, workers: usize, hooks: Hooks) -> Vec<Result<Summary>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Summary>>>> =
+        Mutex::new((0..runs.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, runs.len()) {
+            s.spawn(|| loop {
+                let r = next.fetch_add(1, Ordering::Relaxed);
+                let Some(o) = runs.get(r) else { break };
+                // A restart killed before its first checkpoint has nothing to resume.
+                let go_on = resume && run_dir(o).join(crate::checkpoint::FILE).exists();
+                hooks.log.line(format!(
+                    "restart {r} (seed {}): {}",
+                    o.seed,
+                    if go_on { "resuming" } else { "starting" }
+                ));
+                let out = train::train_with(o, go_on, hooks);
+                results
+                    .lock()
+                    .expect("no restart panicked holding the results")[r] = Some(out);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no restart panicked holding the results")
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("the restart did not run"))))
+        .collect()
+}
+
+/// Reads each restart's final lower bound from its `metrics.csv` and keeps the best (the first
+/// of equals). Failed restarts are recorded and said on stderr; all failing is an error.
+fn choose(
+    opts: &Options,
+    dir: &Path,
+    runs: &[Valid],
+    results: &[Result<Summary>],
+) -> Result<Record> {
+    let mut restarts = Vec::new();
+    for (r, (o, result)) in runs.iter().zip(results).enumerate() {
+        let rel = Path::new(DIR).join(&o.id);
+        let (epochs, lower_bound, error) = match result {
+            Ok(_) => {
+                let (epochs, lb) = final_bound(&dir.join(&rel))?;
+                (epochs, Some(lb), None)
+            }
+            Err(e) => {
+                let line = first_line(e);
+                eprintln!("warning: restart {r} (seed {}) failed: {line}", o.seed);
+                (0, None, Some(line))
+            }
+        };
+        restarts.push(Restart {
+            restart: r,
+            seed: o.seed,
+            dir: rel,
+            epochs,
+            lower_bound,
+            error,
+        });
+    }
+    let kept = restarts
+        .iter()
+        .filter_map(|r| Some((r.restart, r.lower_bound?)))
+        .fold(None, |best: Option<(usize, f64)>, (r, lb)| match best {
+            Some((_, b)) if b >= lb => best,
+            _ => Some((r, lb)),
+        });
+    let Some((kept, _)) = kept else {
+        let first = results.iter().find_map(|r| r.as_ref().err());
+        return Err(anyhow::anyhow!(
+            "{}",
+            first.map_or(String::new(), first_line)
+        ))
+        .context(format!(
+            "every one of the {} restarts (--n-init) failed",
+            runs.len()
+        ));
+    };
+    Ok(Record {
+        n_init: opts.n_init,
+        seed: opts.seed,
+        criterion:
+            "the training lower bound of the last epoch (metrics.csv lower_bound); no labels".into(),
+        kept,
+        restarts,
+    })
+}
+
+/// An error and its causes on one line, for restarts.json and the warning.
+fn first_line(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Epochs and the lower bound of the last epoch in `run`'s `metrics.csv`.
+fn final_bound(run: &Path) -> Result<(usize, f64)> {
+    let path = run.join(METRICS_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let rows: Vec<&str> = text.lines().skip(1).filter(|l| !l.is_empty()).collect();
+    let lb = rows
+        .last()
+        .and_then(|r| csv_lower_bound(r))
+        .filter(|lb| lb.is_finite())
+        .with_context(|| format!("{} has no final lower bound", path.display()))?;
+    Ok((rows.len(), lb))
+}
+
+/// Copies the kept restart's files into the run directory, each atomically.
+fn copy_kept(from: &Path, to: &Path) -> Result<()> {
+    for name in KEPT_FILES {
+        let src = from.join(name);
+        if !src.exists() {
+            continue;
+        }
+        let bytes =
+            std::fs::read(&src).with_context(|| format!("cannot read {}", src.display()))?;
+        crate::atomic::write(&to.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_restart_is_the_seed_itself_and_seeds_share_no_restart() {
+        assert_eq!(seed(7, 0), 7);
+        let a: Vec<u64> = (0..5).map(|r| seed(1, r)).collect();
+        let b: Vec<u64> = (0..5).map(|r| seed(2, r)).collect();
+        assert!(a.iter().all(|s| !b.contains(s)), "{a:?} {b:?}");
+        let mut u = a.clone();
+        u.sort_unstable();
+        u.dedup();
+        assert_eq!(u.len(), a.len());
+        assert_eq!(seed(1, 3), a[3], "a seed is a pure function of (seed, r)");
+    }
+}

@@ -1,0 +1,274 @@
+//! `--n-init N` through the binary: the kept restart is the one with the best final training
+//! lower bound, `--n-init 1` writes the files of a plain run, restarts side by side train the
+//! numbers they train one after the other, `--resume` continues every unfinished restart and
+//! then chooses, and `predict` reads the kept model from the run directory.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GMVAE: &str = env!("CARGO_BIN_EXE_gmvae");
+
+/// 150 rows of three noisy 3-D blobs with a label column (deterministic).
+fn blobs_csv(path: &Path) {
+    let mut s = String::from("f0,f1,f2,label\n");
+    let mut g = 99u64;
+    let mut noise = || {
+        g = g
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((g >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.0
+    };
+    for i in 0..150 {
+        let c = i % 3;
+        let centre = [[0.0, 3.0, -2.0], [4.0, -1.0, 1.0], [-3.0, -3.0, 3.0]][c];
+        let row: Vec<String> = centre
+            .iter()
+            .map(|v| format!("{:.3}", v + noise()))
+            .collect();
+        s += &format!("{},{c}\n", row.join(","));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// Runs `gmvae` with `args` (one kernel thread); panics on failure. Returns stdout.
+fn gmvae(args: &[OsString]) -> String {
+    let o = Command::new(GMVAE)
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{log}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    log
+}
+
+fn os(args: &[&str]) -> Vec<OsString> {
+    args.iter().map(OsString::from).collect()
+}
+
+/// Trains `gmvae table` on `data` into `out/id` with `extra` flags.
+fn table(data: &Path, out: &Path, id: &str, extra: &[&str]) -> PathBuf {
+    let mut args = os(&[
+        "table",
+        "--label-column",
+        "label",
+        "-K",
+        "3",
+        "--batch-size",
+        "40",
+    ]);
+    args.extend(os(&["--hidden-size", "32", "--id", id]));
+    args.extend(["--data".into(), data.into(), "--out-dir".into(), out.into()]);
+    args.extend(os(extra));
+    gmvae(&args);
+    out.join(id)
+}
+
+fn resume(run: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["table".into(), "--resume".into(), run.into()];
+    args.extend(os(extra));
+    gmvae(&args)
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The lower bound of the last row of a run's metrics.csv, and the rows.
+fn final_bound(run: &Path) -> (f64, usize) {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let lb = gmvae::record::csv_lower_bound(rows.last().unwrap()).unwrap();
+    (lb, rows.len())
+}
+
+/// metrics.csv without its `seconds` column.
+fn numbers(run: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let seconds = gmvae::train::METRICS_HEADER
+        .split(',')
+        .position(|c| c == "seconds")
+        .unwrap();
+    text.lines()
+        .map(|l| {
+            let mut c: Vec<&str> = l.split(',').collect();
+            c.remove(seconds);
+            c.join(",")
+        })
+        .collect()
+}
+
+/// The first `n` restarts of runs `a` and `b` trained the same model and numbers.
+fn same_restarts(a: &Path, b: &Path, n: usize) {
+    for r in 0..n {
+        let (a, b) = (
+            a.join("restarts").join(r.to_string()),
+            b.join("restarts").join(r.to_string()),
+        );
+        assert_eq!(
+            bytes(&a.join("model.safetensors")),
+            bytes(&b.join("model.safetensors")),
+            "restart {r}"
+        );
+        assert_eq!(numbers(&a), numbers(&b), "restart {r}");
+    }
+}
+
+#[test]
+fn the_kept_restart_has_the_best_final_bound_and_parallel_restarts_train_the_same() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("blobs.csv");
+    blobs_csv(&data);
+    let flags = ["--n-init", "3", "--epoch", "4"];
+    let one = table(
+        &data,
+        d.path(),
+        "one",
+        &[&flags[..], &["--threads", "1"]].concat(),
+    );
+    let two = table(
+        &data,
+        d.path(),
+        "two",
+        &[&flags[..], &["--threads", "2"]].concat(),
+    );
+
+    let rec = json(&one.join("restarts.json"));
+    let restarts = rec["restarts"].as_array().unwrap();
+    assert_eq!(restarts.len(), 3);
+    assert_eq!(rec["n_init"], 3);
+    assert_eq!(restarts[0]["seed"], 1, "restart 0 is --seed itself");
+    let mut bounds = Vec::new();
+    for (r, entry) in restarts.iter().enumerate() {
+        let dir = one.join("restarts").join(r.to_string());
+        let (lb, epochs) = final_bound(&dir);
+        assert_eq!(epochs, 4);
+        assert_eq!(entry["epochs"], 4);
+        assert!((entry["lower_bound"].as_f64().unwrap() - lb).abs() < 1e-9);
+        assert_eq!(json(&dir.join("opts.json"))["seed"], entry["seed"]);
+        bounds.push(lb);
+    }
+    let best = (0..3)
+        .max_by(|&a, &b| bounds[a].total_cmp(&bounds[b]))
+        .unwrap();
+    assert_eq!(rec["kept"], best, "bounds {bounds:?}");
+    assert!(
+        bounds.iter().any(|&b| b != bounds[best]),
+        "the restarts differ: {bounds:?}"
+    );
+    // The kept restart's files are the run's.
+    let kept = one.join("restarts").join(best.to_string());
+    for f in ["model.safetensors", "config.json", "metrics.csv"] {
+        assert_eq!(bytes(&one.join(f)), bytes(&kept.join(f)), "{f}");
+    }
+    // Every restart trains the same numbers whether run one at a time or two side by side.
+    same_restarts(&one, &two, 3);
+    assert_eq!(json(&two.join("restarts.json"))["kept"], rec["kept"]);
+
+    // predict reads the kept model from the run directory.
+    let pred = d.path().join("pred.csv");
+    let mut args = os(&["predict", "--run"]);
+    args.extend([one.clone().into(), "--data".into(), data.clone().into()]);
+    args.extend(["--out".into(), pred.clone().into()]);
+    gmvae(&args);
+    assert_eq!(std::fs::read_to_string(&pred).unwrap().lines().count(), 151);
+}
+
+#[test]
+fn n_init_one_is_the_plain_run_and_restart_zero_repeats_it() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("blobs.csv");
+    blobs_csv(&data);
+    let plain = table(&data, d.path(), "plain", &["--epoch", "3"]);
+    let one = table(&data, d.path(), "one", &["--epoch", "3", "--n-init", "1"]);
+    let two = table(&data, d.path(), "two", &["--epoch", "3", "--n-init", "2"]);
+    let files = |dir: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != ".lock")
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(files(&plain), files(&one));
+    assert!(!one.join("restarts").exists() && !one.join("restarts.json").exists());
+    let opts = std::fs::read_to_string(one.join("opts.json")).unwrap();
+    assert!(!opts.contains("n_init"), "{opts}");
+    let restart0 = two.join("restarts/0");
+    for f in [
+        "model.safetensors",
+        "checkpoint.safetensors",
+        "latent.safetensors",
+        "config.json",
+    ] {
+        assert_eq!(bytes(&plain.join(f)), bytes(&one.join(f)), "{f}");
+        assert_eq!(
+            bytes(&plain.join(f)),
+            bytes(&restart0.join(f)),
+            "restart 0 {f}"
+        );
+    }
+    assert_eq!(numbers(&plain), numbers(&one));
+    assert_eq!(numbers(&plain), numbers(&restart0));
+    // Every restart holds out the same rows: the split follows the run's --seed.
+    let split = |dir: &Path| json(&dir.join("opts.json"))["data_seed"].clone();
+    assert_eq!(split(&two.join("restarts/1")), 1);
+    assert_eq!(json(&two.join("opts.json"))["n_init"], 2);
+}
+
+#[test]
+fn resume_continues_every_unfinished_restart_then_chooses() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("blobs.csv");
+    blobs_csv(&data);
+    let whole = table(&data, d.path(), "whole", &["--n-init", "3", "--epoch", "4"]);
+    let cut = table(&data, d.path(), "cut", &["--n-init", "3", "--epoch", "2"]);
+    // As if killed: restart 2 never started, restart 1 finished only epoch 1, no choice made.
+    std::fs::remove_dir_all(cut.join("restarts/2")).unwrap();
+    std::fs::remove_file(cut.join("restarts.json")).unwrap();
+    std::fs::remove_file(cut.join("model.safetensors")).unwrap();
+    let r1 = cut.join("restarts/1");
+    let keep = |rows: &str| rows.lines().take(2).collect::<Vec<_>>().join("\n") + "\n";
+    let metrics = std::fs::read_to_string(r1.join("metrics.csv")).unwrap();
+    std::fs::write(r1.join("metrics.csv"), keep(&metrics)).unwrap();
+    // Its checkpoint of epoch 1: the one a run with --epoch 1 writes.
+    let e1 = table(&data, d.path(), "e1", &["--n-init", "2", "--epoch", "1"]);
+    std::fs::copy(
+        e1.join("restarts/1/checkpoint.safetensors"),
+        r1.join("checkpoint.safetensors"),
+    )
+    .unwrap();
+
+    let log = resume(&cut, &["--epoch", "4"]);
+    assert!(log.contains("restart 0 (seed 1): resuming"), "{log}");
+    assert!(
+        log.contains("restart 2") && log.contains("starting"),
+        "{log}"
+    );
+    assert_eq!(json(&cut.join("opts.json"))["epoch"], 4);
+    same_restarts(&whole, &cut, 3);
+    assert_eq!(
+        json(&cut.join("restarts.json")),
+        json(&whole.join("restarts.json"))
+    );
+    assert_eq!(
+        bytes(&cut.join("model.safetensors")),
+        bytes(&whole.join("model.safetensors"))
+    );
+    // A finished run resumed again has nothing to train and chooses the same.
+    resume(&cut, &[]);
+    assert_eq!(
+        json(&cut.join("restarts.json")),
+        json(&whole.join("restarts.json"))
+    );
+}
