@@ -26,6 +26,7 @@ pub mod pretrain;
 pub mod record;
 pub mod restarts;
 pub mod rng;
+pub mod run_data;
 pub mod run_lock;
 pub mod serket;
 pub mod train;

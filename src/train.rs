@@ -2,17 +2,17 @@
 //! dumps, checkpoints and resumption. The model, the loop skeleton and the epoch records live
 //! below this module (`model`, `epoch`, `record`); pretraining and export use those, not this.
 
-use crate::data::{self, Dataset, Split};
-use crate::epoch::{self, Tail, Watch};
+use crate::data::Dataset;
+use crate::epoch::{self, Watch};
 use crate::evaluate::Evaluation;
 use crate::hooks::{Hooks, Log};
 use crate::metrics::ClusterScores;
 use crate::model::{self, Model};
 use crate::objective::{self, ObjectiveKind, TermValues};
 use crate::optim::Adam;
-use crate::options::{DataSet, Options, Valid};
+use crate::options::{Options, Valid};
 use crate::record::{csv_lower_bound, metrics_up_to};
-use crate::rng::{self, stream};
+use crate::rng::stream;
 use crate::{atomic, checkpoint};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -20,104 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use crate::record::{EpochRecord, Stop, DONE_FILE, METRICS_FILE, METRICS_HEADER};
-
-/// Loads the data set `opts` names.
-pub fn load_dataset(opts: &Options) -> Result<Dataset> {
-    load_data(opts, Hooks::default()).map(|(d, _)| d)
-}
-
-/// The data set `opts` names (or the table rows `hooks` holds) and, for a table, what loading it
-/// settled (its scaling and `auto` likelihood), which the run records in opts.json and
-/// config.json.
-fn load_data(opts: &Options, hooks: Hooks) -> Result<(Dataset, Option<data::table::Fitted>)> {
-    if let (DataSet::Table, Some(rows)) = (opts.data_set, hooks.rows) {
-        let path = Path::new(rows.name);
-        return data::table::load_rows(&opts.table_spec_at(path)?, rows, hooks.log)
-            .map(|(d, f)| (d, Some(f)));
-    }
-    let mut dataset = match opts.data_set {
-        DataSet::Spiral => match &opts.data {
-            Some(path) => data::spiral::load_file(path),
-            None => {
-                let mut r = rng::rng(opts.seed_of_data(), stream::DATA);
-                data::spiral::generate(opts.spiral_points, &mut r)
-            }
-        },
-        // The Serket tutorials' 3000 images, to compare GMVAE with the modular baselines.
-        DataSet::Mnist => match &opts.data {
-            Some(zip) => serket_images(zip),
-            None => data::mnist::load_dir(&opts.data_dir),
-        },
-        DataSet::Svhn => data::svhn::load_dir(&opts.data_dir, opts.svhn_extra),
-        // Applies --train-size itself (before fitting the scaling).
-        DataSet::Table => {
-            return data::table::load(&opts.table_spec()?, hooks.log).map(|(d, f)| (d, Some(f)))
-        }
-    }?;
-    if let Some(n) = opts.train_size {
-        dataset.train = dataset.train.head(n, dataset.dy);
-    }
-    Ok((dataset, None))
-}
-
-/// Reads and checks the data `opts` names, as a run does before it creates its directory
-/// (restarts check once before any of them starts).
-pub fn check_data(opts: &Options, hooks: Hooks) -> Result<()> {
-    // Quietly: each restart says what it read when it reads it.
-    let quiet = |_: &str| {};
-    let hooks = Hooks {
-        log: Log::To(&quiet),
-        ..hooks
-    };
-    let (dataset, fitted) = load_data(opts, hooks)?;
-    match fitted {
-        Some(f) => check_rows(&opts.with_fitted(f)?, &dataset),
-        None => check_rows(opts, &dataset),
-    }
-    .map(|_| ())
-}
-
-/// The training rows must fill one batch and give each of the K components one row. Returns the
-/// steps of an epoch.
-fn check_rows(opts: &Options, dataset: &Dataset) -> Result<usize> {
-    let (n, b, k) = (dataset.train.n, opts.batch_size, opts.k);
-    let source = match &opts.data {
-        Some(p) => p.display().to_string(),
-        None => dataset.name.clone(),
-    };
-    if n < b {
-        // One short batch per epoch would train, but not with the batch the flags ask for.
-        bail!(
-            "{source}: the training set has {n} points, fewer than one batch of {b} \
-             (--batch-size; give {} or less)",
-            n.max(2)
-        );
-    }
-    if n < k {
-        bail!("{source}: the training set has {n} points, fewer than the K = {k} components (-K)");
-    }
-    Ok(epoch::steps(n, b, Tail::DropSingle))
-}
-
-/// The 3000 MNIST images of the Serket tutorials (`data.zip`), trained and scored on the same
-/// set as Serket does.
-fn serket_images(zip: &Path) -> Result<Dataset> {
-    let (images, labels) = crate::serket::data::load_images(zip)?;
-    if images.cols != 784 {
-        bail!(
-            "{}: images have {} columns, expected 784",
-            zip.display(),
-            images.cols
-        );
-    }
-    Ok(Dataset {
-        name: "serket-mnist".into(),
-        dy: 784,
-        image_shape: Some([1, 28, 28]),
-        train: Split::new(images.to_f32(), Some(labels), 784)?,
-        test: None,
-    })
-}
+pub use crate::run_data::{check_data, load_dataset};
+use crate::run_data::{check_rows, load_data};
 
 /// What a finished run reports.
 #[derive(Debug, Clone)]
