@@ -298,7 +298,7 @@ fn announce(
         spec.seed,
         lower(&fitted.scaler.kind),
         if spec.scale == Scale::Auto {
-            " (auto: by the value range)"
+            " (auto: none for values in [0,1], minmax for non-negative integers, else standardize)"
         } else {
             ""
         },

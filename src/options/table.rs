@@ -24,7 +24,8 @@ super::decl::declare_options! {
         /// Safetensors: the 2-D data tensor (default: the file's only 2-D tensor).
         tensor: Option<String> = { main: None } => 10 some String;
         /// Scaling fitted on the training rows and stored with the model [default: auto = none when
-        /// every value is in [0,1], else standardize].
+        /// every value is in [0,1], minmax when every value is a non-negative integer, else
+        /// standardize].
         scale: Scale = { main: Scale::Auto } => 20 set Scale;
         /// Likelihood p(y|x) [default: auto = bernoulli when every scaled value is in [0,1], else
         /// gaussian].

@@ -44,8 +44,9 @@ pub struct PipelineArgs {
     pub tensor: Option<String>,
     #[command(flatten)]
     pub text: crate::options::table::TextFlags,
-    /// Scaling of a table's columns [default: auto = none when every value is in [0,1], else
-    /// standardize]. The zip's images are used as they are.
+    /// Scaling of a table's columns [default: auto = none when every value is in [0,1], minmax
+    /// when every value is a non-negative integer, else standardize]. The zip's images are used
+    /// as they are.
     #[arg(long, value_enum)]
     pub scale: Option<crate::data::scale::Scale>,
     /// VAE likelihood [default: auto = bernoulli when every (scaled) value is in [0,1], else
