@@ -489,7 +489,8 @@ fn serket_prints_its_progress_to_stdout() {
 #[test]
 fn serket_table_flags_refuse_bad_values() {
     let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("t.csv"), "a,b,y\n5,6,0\n7,8,1\n9,1,0\n").unwrap();
+    // Measurements (not integers): `auto` standardizes them, so Bernoulli must be refused.
+    std::fs::write(d.path().join("t.csv"), "a,b,y\n5.5,6,0\n7,8.25,1\n9,1,0\n").unwrap();
     std::fs::write(d.path().join("c.txt"), "0\n1\n0\n").unwrap();
     std::fs::write(d.path().join("fake.zip"), "").unwrap();
     let cases: &[(&[&str], &[&str])] = &[

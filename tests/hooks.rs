@@ -99,6 +99,8 @@ fn an_interrupt_stops_training_with_a_resumable_checkpoint() {
     let y = rows();
     let mut o = options(d.path(), "stopped", Path::new("X"));
     o.epoch = 50;
+    // Training steps only (the pretraining steps ask too; this counts from the first epoch).
+    o.pretrain_epochs = 0;
     // Three steps an epoch: stop when the eighth step is about to start (epoch 3).
     let asked = AtomicUsize::new(0);
     let interrupt = || asked.fetch_add(1, Ordering::Relaxed) >= 7;

@@ -178,3 +178,28 @@ impl LikelihoodChoice {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_scaling_follows_the_kind_of_values() {
+        // Already in [0, 1]: kept.
+        assert_eq!(Scale::Auto.settle(&[0.0, 0.5, 1.0]), Scale::None);
+        // Intensities and counts: minmax (then Bernoulli).
+        assert_eq!(Scale::Auto.settle(&[0.0, 16.0, 3.0, 255.0]), Scale::Minmax);
+        // Measurements, or integers below zero: standardize.
+        assert_eq!(Scale::Auto.settle(&[0.0, 16.5, 3.0]), Scale::Standardize);
+        assert_eq!(Scale::Auto.settle(&[-1.0, 16.0, 3.0]), Scale::Standardize);
+        // A fixed choice is kept.
+        assert_eq!(Scale::Standardize.settle(&[0.0, 16.0]), Scale::Standardize);
+        let y = [0.0, 16.0, 8.0, 4.0];
+        let mut scaled = y.to_vec();
+        Scaler::fit(Scale::Auto.settle(&y), &y, 1).apply(&mut scaled);
+        assert_eq!(
+            LikelihoodChoice::Auto.settle(&scaled).unwrap(),
+            LikelihoodChoice::Bernoulli
+        );
+    }
+}
