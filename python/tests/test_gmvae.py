@@ -100,8 +100,10 @@ def test_score_is_the_mean_lower_bound_per_row():
 
 def test_pipeline_clone_and_grid_search():
     X, y = blobs(160)
-    # The default network: the small one of FAST merges blobs once they are standardized.
-    gm = GMVAE(random_state=0, max_epochs=40, n_threads=1)
+    # The default network (FAST's small one merges standardized blobs), and three restarts: a
+    # single mixture start merges two blobs for 2 of 5 seeds here, the best bound of three
+    # restarts for none of 6 (measured with seeds 0-5).
+    gm = GMVAE(random_state=0, max_epochs=40, n_init=3, n_threads=1)
     pipe = Pipeline([("scale", StandardScaler()), ("gmvae", gm)])
     pipe.set_params(gmvae__n_components=3)
     labels = pipe.fit_predict(X)
