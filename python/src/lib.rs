@@ -1,6 +1,6 @@
 //! `gmvae._gmvae`: the Rust core behind the Python estimator `gmvae.GMVAE` (python/gmvae). It
-//! wraps the library: training is `gmvae::train::train_with` on the caller's rows (table
-//! preset), the model is the run directory's `model.safetensors` + `config.json`, and
+//! wraps the library: training is `gmvae::restarts::train_with` (one run, or `n_init` restarts)
+//! on the caller's rows (table preset), the model is the run directory's `model.safetensors` + `config.json`, and
 //! predictions are `gmvae::predict`'s. Training and prediction run with the GIL released.
 
 use gmvae::export::{self, ModelConfig};
@@ -171,7 +171,7 @@ fn fit<'py>(
     let rows = Floats::new(x, ROWS)?;
     let y = rows.slice()?;
     let d = rows.d;
-    // Training runs on its own thread (or rayon pool) with the GIL released; this thread, the
+    // Training runs on its own thread, without the GIL; this thread, the
     // caller's, waits for it and runs Python's signal handlers meanwhile (they run only on the
     // main thread): Ctrl-C's KeyboardInterrupt, or a handler's own exception, sets `stop`,
     // which training reads before every step, and is raised once training has stopped.
