@@ -44,9 +44,9 @@ pub struct PipelineArgs {
     pub tensor: Option<String>,
     #[command(flatten)]
     pub text: crate::options::table::TextFlags,
-    /// Scaling of a table's columns [default: auto = none when every value is in [0,1], minmax
-    /// when every value is a non-negative integer, else standardize]. The zip's images are used
-    /// as they are.
+    /// Scaling of a table's columns [default: auto = none when every value is in [0,1], else
+    /// standardize (not `gmvae table`'s minmax for integers: Serket's GMM then ends in one
+    /// class)]. The zip's images are used as they are.
     #[arg(long, value_enum)]
     pub scale: Option<crate::data::scale::Scale>,
     /// VAE likelihood [default: auto = bernoulli when every (scaled) value is in [0,1], else
@@ -191,7 +191,7 @@ fn read_table(args: &PipelineArgs) -> Result<(Matrix, Option<Vec<usize>>)> {
     )?;
     let d = reader.d;
     let mut all = reader.read_all()?;
-    let scale = args.scale.unwrap_or_default().settle(&all.y);
+    let scale = args.scale.unwrap_or_default().settle_by_range(&all.y);
     let constant = crate::data::scale::constant_note(&all.y, d, reader.columns.as_deref());
     Scaler::fit(scale, &all.y, d).apply(&mut all.y);
     println!(
