@@ -138,6 +138,20 @@ pub fn csv_lower_bound(row: &str) -> Option<f64> {
     row.split(',').nth(1)?.parse().ok()
 }
 
+/// Epochs and the lower bound of the last epoch in `run`'s `metrics.csv`.
+pub fn final_lower_bound(run: &Path) -> Result<(usize, f64)> {
+    let path = run.join(METRICS_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let rows: Vec<&str> = text.lines().skip(1).filter(|l| !l.is_empty()).collect();
+    let lb = rows
+        .last()
+        .and_then(|r| csv_lower_bound(r))
+        .filter(|lb| lb.is_finite())
+        .with_context(|| format!("{} has no final lower bound", path.display()))?;
+    Ok((rows.len(), lb))
+}
+
 /// Why training ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stop {

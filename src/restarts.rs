@@ -11,7 +11,7 @@
 use crate::export::{CONFIG_FILE, MODEL_FILE};
 use crate::hooks::Hooks;
 use crate::options::{Options, Valid};
-use crate::record::{csv_lower_bound, METRICS_FILE};
+use crate::record::{final_lower_bound, METRICS_FILE};
 use crate::rng::{self, stream};
 use crate::train::{self, run_dir, Summary};
 use anyhow::{bail, Context, Result};
@@ -228,7 +228,7 @@ fn choose(
         let rel = Path::new(DIR).join(&o.id);
         let (epochs, lower_bound, error) = match result {
             Ok(_) => {
-                let (epochs, lb) = final_bound(&dir.join(&rel))?;
+                let (epochs, lb) = final_lower_bound(&dir.join(&rel))?;
                 (epochs, Some(lb), None)
             }
             Err(e) => {
@@ -281,20 +281,6 @@ fn first_line(e: &anyhow::Error) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
-}
-
-/// Epochs and the lower bound of the last epoch in `run`'s `metrics.csv`.
-fn final_bound(run: &Path) -> Result<(usize, f64)> {
-    let path = run.join(METRICS_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let rows: Vec<&str> = text.lines().skip(1).filter(|l| !l.is_empty()).collect();
-    let lb = rows
-        .last()
-        .and_then(|r| csv_lower_bound(r))
-        .filter(|lb| lb.is_finite())
-        .with_context(|| format!("{} has no final lower bound", path.display()))?;
-    Ok((rows.len(), lb))
 }
 
 /// Copies the kept restart's files into the run directory, each atomically.

@@ -274,7 +274,8 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
         est.model_ = model
         est.n_features_in_ = model.n_features
         est.n_iter_ = model.epoch
-        est.lower_bound_ = _last_lower_bound(run_dir)
+        last = _gmvae.final_lower_bound(os.fspath(run_dir))
+        est.lower_bound_ = float("nan") if last is None else last[1]
         if config.get("columns"):
             est.feature_names_in_ = np.asarray(config["columns"], dtype=object)
         return est
@@ -293,16 +294,3 @@ def _seed(random_state):
             raise ValueError(f"random_state must be >= 0, found {random_state}")
         return int(random_state)
     return int(check_random_state(random_state).randint(2**31 - 1))
-
-
-def _last_lower_bound(run_dir):
-    """The last training lower bound in the run's metrics.csv, or NaN without one."""
-    path = os.path.join(os.fspath(run_dir), "metrics.csv")
-    try:
-        with open(path) as f:
-            rows = [line.strip().split(",") for line in f if line.strip()]
-    except OSError:
-        return float("nan")
-    if len(rows) < 2 or "lower_bound" not in rows[0]:
-        return float("nan")
-    return float(rows[-1][rows[0].index("lower_bound")])

@@ -138,6 +138,13 @@ fn threads(n_threads: Option<usize>) -> PyResult<usize> {
     kernel_threads(n_threads)
 }
 
+/// The epochs and the last training lower bound in a run directory's `metrics.csv`, or None
+/// without one (an exported model on its own).
+#[pyfunction]
+fn final_lower_bound(run_dir: PathBuf) -> Option<(usize, f64)> {
+    gmvae::record::final_lower_bound(&run_dir).ok()
+}
+
 /// The table preset's options as `opts.json` writes them: the starting point the estimator
 /// overrides with its parameters.
 #[pyfunction]
@@ -164,10 +171,10 @@ fn fit<'py>(
     // The rows come from memory (the hooks below); opts.json names them as messages do.
     opts.data = Some(PathBuf::from(ROWS));
     let opts = opts.validated().map_err(|e| to_py(e, true))?;
-    // Restarts train side by side when the kernels run one thread each (restarts::train).
-    let threads = kernel_threads(n_threads)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = if threads == 1 { cores } else { 1 }.min(opts.n_init.max(1));
+    kernel_threads(n_threads)?;
+    // Restarts up to one per core; `restarts` runs them one at a time unless the kernels run one
+    // thread each.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rows = Floats::new(x, ROWS)?;
     let y = rows.slice()?;
     let d = rows.d;
@@ -419,6 +426,7 @@ fn _gmvae(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
+    m.add_function(wrap_pyfunction!(final_lower_bound, m)?)?;
     m.add_class::<Model>()?;
     Ok(())
 }

@@ -154,7 +154,7 @@ impl Net {
 
     /// The decoder's learned log σ² per dimension, within [`LOG_VAR_RANGE`].
     fn log_var(&self) -> Result<Option<Tensor>> {
-        let Some((_, lv)) = self.vars.get(10) else {
+        let Some((_, lv)) = self.vars.iter().find(|(n, _)| n == "out.logvar") else {
             return Ok(None);
         };
         let lv = lv.as_tensor().affine(LOG_VAR_GAIN, 0.0)?;
