@@ -186,3 +186,51 @@ fn sums_over_leading_and_middle_dims_match_the_element_order_reference() {
         );
     }
 }
+
+#[test]
+fn relu_and_broadcast_division_gradients_are_the_composed_forms_bits() {
+    // ReLU's one-pass gradient and a broadcast divisor squared before its broadcast: the same
+    // bits as the composed tensor ops they replace (f32, as the models train).
+    let mut rng = StdRng::seed_from_u64(9);
+    let f32t =
+        |rng: &mut StdRng, shape: &[usize]| rand_tensor(rng, shape).to_dtype(DType::F32).unwrap();
+    let bits = |t: &Tensor| -> Vec<u32> {
+        let v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        v.iter().map(|x| x.to_bits()).collect()
+    };
+    let x = Var::from_tensor(&f32t(&mut rng, &[6, 5])).unwrap();
+    let w = f32t(&mut rng, &[6, 5]);
+    let grads = (x.as_tensor().relu().unwrap() * &w)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let step = x
+        .ge(&x.zeros_like().unwrap())
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let want = (&w * step).unwrap();
+    assert_eq!(bits(grads.get(x.as_tensor()).unwrap()), bits(&want), "relu");
+
+    // y = a / s (s broadcast over rows): d/ds = -sum_rows(g * a / s²).
+    let a = f32t(&mut rng, &[6, 5]);
+    let s = Var::from_tensor(&(f32t(&mut rng, &[1, 5]).abs().unwrap() + 0.5).unwrap()).unwrap();
+    let g = f32t(&mut rng, &[6, 5]);
+    let grads = (a.broadcast_div(s.as_tensor()).unwrap() * &g)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let s_full = s.as_tensor().broadcast_as((6, 5)).unwrap();
+    let s_sqr = s_full.sqr().unwrap();
+    let want = (&g * &a).unwrap().div(&s_sqr).unwrap().neg().unwrap();
+    let want = want.sum_keepdim(0).unwrap();
+    assert_eq!(
+        bits(grads.get(s.as_tensor()).unwrap()),
+        bits(&want),
+        "broadcast divisor"
+    );
+}

@@ -15,6 +15,17 @@ fn rand_vec(rng: &mut StdRng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
 }
 
+/// A tensor's values in row-major order.
+trait Flat {
+    fn flat<T: candle_core::WithDType>(&self) -> Vec<T>;
+}
+
+impl Flat for Tensor {
+    fn flat<T: candle_core::WithDType>(&self) -> Vec<T> {
+        self.flatten_all().unwrap().to_vec1().unwrap()
+    }
+}
+
 fn max_rel_diff(a: &Tensor, b: &Tensor) -> f32 {
     let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
     let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
@@ -41,7 +52,7 @@ fn naive_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> 
 }
 
 #[test]
-fn two_thread_matmul_conv_and_adam_match_their_references() {
+fn two_thread_kernels_match_their_references() {
     // SAFETY of the order: nothing in this process has touched candle yet.
     std::env::set_var("RAYON_NUM_THREADS", "2");
     std::env::set_var("CANDLE_NUM_THREADS", "2");
@@ -119,6 +130,103 @@ fn two_thread_matmul_conv_and_adam_match_their_references() {
         max_rel_diff(&ours, &reference) < 1e-5,
         "conv_transpose2d forward"
     );
+
+    // Grids large enough for the fused per-image products (>= 64 output positions): conv2d,
+    // and conv_transpose2d (forward and gradients) against candle's kernels.
+    let x = Var::from_vec(rand_vec(&mut rng, 6 * 3 * 14 * 14), (6, 3, 14, 14), &dev).unwrap();
+    let kern = Var::from_vec(rand_vec(&mut rng, 8 * 3 * 4 * 4), (8, 3, 4, 4), &dev).unwrap();
+    let kt = Var::from_vec(rand_vec(&mut rng, 3 * 5 * 4 * 4), (3, 5, 4, 4), &dev).unwrap();
+    type Conv = fn(&Tensor, &Tensor) -> Tensor;
+    let cases: [(&str, &Var, Conv, Conv); 2] = [
+        (
+            "fused conv2d",
+            &kern,
+            |x, k| gmvae_models::conv::conv2d(x, k, 1, 1).unwrap(),
+            |x, k| x.conv2d(k, 1, 1, 1, 1).unwrap(),
+        ),
+        (
+            "fused conv_transpose2d",
+            &kt,
+            |x, k| gmvae_models::conv::conv_transpose2d(x, k, 2, 1).unwrap(),
+            |x, k| x.conv_transpose2d(k, 1, 0, 2, 1).unwrap(),
+        ),
+    ];
+    for (what, k, ours, theirs) in cases {
+        let (o, r) = (ours(x.as_tensor(), k), theirs(x.as_tensor(), k));
+        assert!(max_rel_diff(&o, &r) < 1e-5, "{what} forward");
+        let w = Tensor::from_vec(rand_vec(&mut rng, o.elem_count()), o.shape(), &dev).unwrap();
+        let go = (o * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gr = (r * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, k] {
+            let (a, b) = (
+                go.get(v.as_tensor()).unwrap(),
+                gr.get(v.as_tensor()).unwrap(),
+            );
+            assert!(max_rel_diff(a, b) < 1e-4, "{what} gradient");
+        }
+    }
+
+    // The patched elementwise kernels on the pool (large enough to split): strided sources
+    // (a transposed copy, a broadcast operand squared), comparisons, ReLU's gradient, and sums
+    // over trailing dims and over (N, H, W); each against a plain loop.
+    let (c, rest) = (16, 50 * 23 * 23);
+    let v = rand_vec(&mut rng, c * rest);
+    let t = Tensor::from_vec(v.clone(), (c, rest), &dev).unwrap();
+    let copied: Vec<f32> = t.t().unwrap().contiguous().unwrap().flat();
+    let want: Vec<f32> = (0..rest * c).map(|i| v[(i % c) * rest + i / c]).collect();
+    assert_eq!(copied, want, "transposed copy");
+    let col = Tensor::from_vec(v[..c].to_vec(), (c, 1), &dev).unwrap();
+    let sq: Vec<f32> = col.broadcast_as((c, rest)).unwrap().sqr().unwrap().flat();
+    assert!(
+        sq.iter()
+            .enumerate()
+            .all(|(i, s)| *s == v[i / rest] * v[i / rest]),
+        "broadcast sqr"
+    );
+    let ge: Vec<u8> = t.ge(0.25).unwrap().flat();
+    assert!(
+        ge.iter().zip(&v).all(|(g, x)| *g == u8::from(*x >= 0.25)),
+        "cmp"
+    );
+    let xr = Var::from_vec(v.clone(), (c, rest), &dev).unwrap();
+    let gw = rand_vec(&mut rng, c * rest);
+    let gwt = Tensor::from_vec(gw.clone(), (c, rest), &dev).unwrap();
+    let g = (xr.as_tensor().relu().unwrap() * &gwt)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let got: Vec<f32> = g.get(xr.as_tensor()).unwrap().flat();
+    let want: Vec<f32> = gw
+        .iter()
+        .zip(&v)
+        .map(|(g, x)| g * if *x >= 0. { 1. } else { 0. })
+        .collect();
+    assert_eq!(got, want, "relu gradient");
+    let rows = t.sum_keepdim(1).unwrap();
+    let want: Vec<f32> = (0..c)
+        .map(|i| {
+            v[i * rest..(i + 1) * rest]
+                .iter()
+                .map(|&x| x as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let want = Tensor::from_vec(want, (c, 1), &dev).unwrap();
+    assert!(max_rel_diff(&rows, &want) < 1e-4, "row sums");
+    let t4 = t.reshape((2, 8, 50, 529)).unwrap();
+    let chan = t4.sum_keepdim((0, 2, 3)).unwrap();
+    let want: Vec<f32> = (0..8)
+        .map(|ch| {
+            (0..2)
+                .flat_map(|a| v[(a * 8 + ch) * rest..][..rest].iter())
+                .map(|&x| x as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let want = Tensor::from_vec(want, (1, 8, 1, 1), &dev).unwrap();
+    assert!(max_rel_diff(&chan, &want) < 1e-4, "channel sums");
 
     // The fused in-place Adam (chunked over the pool) against the tensor-op Adam, five steps on
     // a tensor of several chunks.

@@ -199,7 +199,13 @@ impl Tensor {
                     Op::Binary(lhs, rhs, BinaryOp::Div) => {
                         let lhs_grad = grad.div(rhs)?;
                         grads.accumulate(lhs, &lhs_grad)?;
-                        let rhs_grad = grad.mul(lhs)?.div(&rhs.sqr()?)?;
+                        // A broadcast divisor (BatchNorm's std) is squared before it is
+                        // broadcast: the same values, without a pass over the full shape.
+                        let rhs_sqr = match rhs.op() {
+                            Some(Op::Broadcast(src)) => src.sqr()?.broadcast_as(rhs.shape())?,
+                            _ => rhs.sqr()?,
+                        };
+                        let rhs_grad = grad.mul(lhs)?.div(&rhs_sqr)?;
                         grads.accumulate_neg(rhs, &rhs_grad)?;
                     }
                     Op::Binary(lhs, rhs, BinaryOp::Minimum)
@@ -606,8 +612,13 @@ impl Tensor {
                         *sum_grad = sum_grad.add(&(&grad * gelu_erf_grad)?)?;
                     }
                     Op::Unary(arg, UnaryOp::Relu) => {
-                        let relu_grad = arg.ge(&arg.zeros_like()?)?.to_dtype(arg.dtype())?;
-                        grads.accumulate(arg, &(&grad * relu_grad)?)?
+                        let arg_grad = if ReluGrad::fits(&grad, arg) {
+                            grad.apply_op2_no_bwd(arg, &ReluGrad)?
+                        } else {
+                            let relu_grad = arg.ge(&arg.zeros_like()?)?.to_dtype(arg.dtype())?;
+                            (&grad * relu_grad)?
+                        };
+                        grads.accumulate(arg, &arg_grad)?
                     }
                     Op::Unary(arg, UnaryOp::Silu) => {
                         let sum_grad = grads.or_insert(arg)?;
@@ -808,5 +819,46 @@ impl GradStore {
     /// Get the tensor ids of the stored gradient tensors
     pub fn get_ids(&self) -> impl Iterator<Item = &TensorId> {
         self.0.keys()
+    }
+}
+
+/// The gradient of ReLU in one pass on the CPU: `g * (x >= 0 ? 1 : 0)` per element, the exact
+/// values of the composed form (`ge`, `to_dtype`, `mul`) it replaces, which made four passes and
+/// two serial ones over the activation's shape.
+struct ReluGrad;
+
+impl ReluGrad {
+    fn fits(grad: &Tensor, arg: &Tensor) -> bool {
+        grad.device().is_cpu()
+            && grad.dtype() == arg.dtype()
+            && matches!(grad.dtype(), crate::DType::F32 | crate::DType::F64)
+            && grad.shape() == arg.shape()
+    }
+}
+
+impl crate::CustomOp2 for ReluGrad {
+    fn name(&self) -> &'static str {
+        "relu-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        g: &crate::CpuStorage,
+        g_l: &crate::Layout,
+        x: &crate::CpuStorage,
+        x_l: &crate::Layout,
+    ) -> Result<(crate::CpuStorage, crate::Shape)> {
+        use crate::cpu_backend::binary_map_par;
+        use crate::CpuStorage as C;
+        let out = match (g, x) {
+            (C::F32(g), C::F32(x)) => C::F32(binary_map_par(g_l, x_l, g, x, |g, x| {
+                g * if x >= 0. { 1. } else { 0. }
+            })),
+            (C::F64(g), C::F64(x)) => C::F64(binary_map_par(g_l, x_l, g, x, |g, x| {
+                g * if x >= 0. { 1. } else { 0. }
+            })),
+            _ => crate::bail!("relu-grad: f32 or f64 storages of one dtype only"),
+        };
+        Ok((out, g_l.shape().clone()))
     }
 }

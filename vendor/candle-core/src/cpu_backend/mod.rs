@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 mod utils;
 pub use utils::{
-    binary_map, binary_map_vec, binary_map_vec_par, unary_map, unary_map_vec, unary_map_vec_par,
+    binary_map, binary_map_par, binary_map_vec, binary_map_vec_par, unary_map, unary_map_vec, unary_map_vec_par,
     Map1, Map1Any, Map2, Map2InPlace, Map2U8,
 };
 mod conv2d;
@@ -72,12 +72,12 @@ impl Map2U8 for Cmp {
         rhs_l: &Layout,
     ) -> Result<Vec<u8>> {
         let dst = match self.0 {
-            CmpOp::Eq => binary_map(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x == y)),
-            CmpOp::Ne => binary_map(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x != y)),
-            CmpOp::Lt => binary_map(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x < y)),
-            CmpOp::Le => binary_map(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x <= y)),
-            CmpOp::Gt => binary_map(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x > y)),
-            CmpOp::Ge => binary_map(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x >= y)),
+            CmpOp::Eq => binary_map_par(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x == y)),
+            CmpOp::Ne => binary_map_par(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x != y)),
+            CmpOp::Lt => binary_map_par(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x < y)),
+            CmpOp::Le => binary_map_par(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x <= y)),
+            CmpOp::Gt => binary_map_par(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x > y)),
+            CmpOp::Ge => binary_map_par(lhs_l, rhs_l, lhs, rhs, |x, y| u8::from(x >= y)),
         };
         Ok(dst)
     }
@@ -332,15 +332,36 @@ impl ReduceSum<'_> {
                         .iter()
                         .map(|(u, _)| u)
                         .product::<usize>();
-                    for (dst_i, dst_v) in dst.iter_mut().enumerate() {
-                        let src_i = dst_i * reduce_sz;
-                        unsafe {
-                            T::vec_reduce_sum(
-                                src[src_i..src_i + reduce_sz].as_ptr(),
-                                dst_v,
-                                reduce_sz,
-                            )
-                        };
+                    let sum_rows = |dst: &mut [T], first: usize| {
+                        for (i, dst_v) in dst.iter_mut().enumerate() {
+                            let src_i = (first + i) * reduce_sz;
+                            unsafe {
+                                T::vec_reduce_sum(
+                                    src[src_i..src_i + reduce_sz].as_ptr(),
+                                    dst_v,
+                                    reduce_sz,
+                                )
+                            };
+                        }
+                    };
+                    if utils::worth_par(src.len()) && dst.len() > 1 {
+                        // Rows spread over the barrier pool, each summed as on one thread.
+                        let rows = (dst.len() * 4096).div_ceil(src.len()).max(1);
+                        let dst_ptr = dst.as_mut_ptr() as usize;
+                        let n = dst.len();
+                        crate::utils::barrier_pool().execute_chunked(n.div_ceil(rows), |range| {
+                            for unit in range {
+                                let first = unit * rows;
+                                let len = rows.min(n - first);
+                                // SAFETY: units own disjoint ranges of dst.
+                                let d = unsafe {
+                                    std::slice::from_raw_parts_mut((dst_ptr as *mut T).add(first), len)
+                                };
+                                sum_rows(d, first);
+                            }
+                        });
+                    } else {
+                        sum_rows(&mut dst, 0);
                     }
                     return Ok(dst);
                 };
@@ -388,6 +409,33 @@ impl ReduceSum<'_> {
             }
             return;
         };
+        // [A, C, B] summed over A and B (a conv bias or BatchNorm gradient): the channels spread
+        // over the barrier pool, each channel's blocks still added in the serial order.
+        let (a, c, b) = match groups[..] {
+            [(a, true), (c, false), (b, true)] => (a, c, b),
+            [(c, false), (b, true)] => (1, c, b),
+            _ => (0, 0, 0),
+        };
+        if a > 0 && c > 1 && utils::worth_par(src.len()) {
+            let dst_ptr = dst.as_mut_ptr() as usize;
+            crate::utils::barrier_pool().execute_chunked(c, |range| {
+                // SAFETY: tasks own disjoint channel ranges of dst.
+                let d = unsafe {
+                    std::slice::from_raw_parts_mut((dst_ptr as *mut T).add(range.start), range.len())
+                };
+                for i in 0..a {
+                    for (j, d) in d.iter_mut().enumerate() {
+                        let first = (i * c + range.start + j) * b;
+                        let mut acc = *d;
+                        for &x in &src[first..first + b] {
+                            acc += x;
+                        }
+                        *d = acc;
+                    }
+                }
+            });
+            return;
+        }
         let outer = &groups[..groups.len() - 1];
         // The output offset moved by one step of each outer run (0 for reduced runs).
         let mut dst_step = vec![0usize; outer.len()];
@@ -1025,7 +1073,30 @@ fn copy2d_<T: Copy>(
     }
 }
 
-fn copy_strided_src_<T: Copy>(src: &[T], dst: &mut [T], dst_offset: usize, src_l: &Layout) {
+fn copy_strided_src_<T: Copy + Send + Sync>(
+    src: &[T],
+    dst: &mut [T],
+    dst_offset: usize,
+    src_l: &Layout,
+) {
+    let len = src_l.shape().elem_count();
+    if utils::worth_par(len) {
+        // Large copies (a transposed gradient made contiguous) over the barrier pool.
+        let dst = &mut dst[dst_offset..dst_offset + len];
+        let dst_ptr = dst.as_mut_ptr() as usize;
+        utils::par_strided_runs([src_l], len, |d, n, [s], [stride]| {
+            // SAFETY: runs own disjoint ranges of dst.
+            let dst = unsafe { std::slice::from_raw_parts_mut((dst_ptr as *mut T).add(d), n) };
+            if stride == 1 {
+                dst.copy_from_slice(&src[s..s + n]);
+            } else {
+                for (i, v) in dst.iter_mut().enumerate() {
+                    *v = src[s + i * stride];
+                }
+            }
+        });
+        return;
+    }
     match src_l.strided_blocks() {
         crate::StridedBlocks::SingleBlock { start_offset, len } => dst
             [dst_offset..dst_offset + len]
@@ -1456,6 +1527,14 @@ impl Map2 for ConvTranspose2D<'_> {
 
 struct MatMul((usize, usize, usize, usize));
 
+/// How a product is spread over the barrier pool's threads.
+#[derive(Clone, Copy, PartialEq)]
+enum Split {
+    None,
+    Columns,
+    Rows,
+}
+
 impl MatMul {
     fn striding_error(&self, lhs_l: &Layout, rhs_l: &Layout, msg: &'static str) -> Error {
         Error::MatMulUnexpectedStriding(Box::new(crate::error::MatMulUnexpectedStriding {
@@ -1560,42 +1639,57 @@ impl Map2 for MatMul {
             // over itself, so a stride-zero batch on lhs goes through the loop below.
             (b, m, n, k)
         };
-        // With several threads, split the columns of the product into one block per thread of
-        // candle's barrier pool and run a single-threaded gemm on each. gemm's own threading
-        // (rayon) left the weight-gradient shapes (k = batch size) unscaled on 2 cores, and its
-        // workers sleep between calls, while the pool's spin briefly and are already awake from
-        // the elementwise ops around each matmul.
+        // With several threads, split the product into one block per thread of candle's barrier
+        // pool and run a single-threaded gemm on each: by columns when it is wide, else by rows
+        // when it is tall (a conv's [H, C*k*k] x [C*k*k, batch] or its input gradient). gemm's
+        // own threading (rayon) left the weight-gradient shapes (k = batch size) unscaled on 2
+        // cores, and its workers sleep between calls while the pool's spin briefly: a product
+        // that fits neither split runs on one thread rather than waking a second pool, whose
+        // threads would compete with the spinning ones for the cores.
         let pool = crate::utils::barrier_pool();
         let parts = pool.n_workers() + 1;
-        let parts = if parts > 1 && m * n * k >= 1 << 20 && n >= 32 * parts {
-            parts
+        let split = if parts == 1 || m * n * k < 1 << 20 {
+            Split::None
+        } else if n >= 32 * parts {
+            Split::Columns
+        } else if m >= 32 * parts {
+            Split::Rows
         } else {
-            1
+            Split::None
+        };
+        let parallelism = if parts > 1 {
+            Parallelism::None
+        } else {
+            parallelism
         };
         for step in 0..b {
             let lhs_p = &lhs[step * a_skip..];
             let rhs_p = &rhs[step * b_skip..];
             // SAFETY: step * c_skip + m * n <= len: within the allocation.
             let dst_p = unsafe { dst_base.add(step * c_skip) };
-            if parts > 1 {
+            if split != Split::None {
                 let (dst_a, lhs_a, rhs_a) = (
                     dst_p as usize,
                     lhs_p.as_ptr() as usize,
                     rhs_p.as_ptr() as usize,
                 );
                 pool.execute_static(parts, |range| for p in range {
-                    let (j0, j1) = (n * p / parts, n * (p + 1) / parts);
-                    // SAFETY: the blocks write disjoint column ranges of dst.
+                    // Block p: rows i0..i1 and columns j0..j1 of dst.
+                    let ((i0, i1), (j0, j1)) = match split {
+                        Split::Columns => ((0, m), (n * p / parts, n * (p + 1) / parts)),
+                        _ => ((m * p / parts, m * (p + 1) / parts), (0, n)),
+                    };
+                    // SAFETY: the blocks write disjoint parts of dst.
                     unsafe {
                         gemm(
-                            m,
+                            i1 - i0,
                             j1 - j0,
                             k,
-                            (dst_a as *mut T).add(j0 * dst_cs),
+                            (dst_a as *mut T).add(i0 * dst_rs + j0 * dst_cs),
                             dst_cs as isize,
                             dst_rs as isize,
                             false,
-                            lhs_a as *const T,
+                            (lhs_a as *const T).add(i0 * lhs_rs),
                             lhs_cs as isize,
                             lhs_rs as isize,
                             (rhs_a as *const T).add(j0 * rhs_cs),

@@ -367,6 +367,57 @@ const PAR_ELEMWISE_MIN: usize = 64 * 1024;
 // Per-unit span: big enough to amortize dispatch, small enough to balance.
 const PAR_ELEMWISE_CHUNK: usize = 16 * 1024;
 
+/// Splits the `el_count` logical elements of `layouts` (all of one shape) into units of
+/// `PAR_ELEMWISE_CHUNK` output elements spread over the barrier pool, and calls
+/// `f(dst_offset, len, base_offsets, inner_strides)` for each run of one inner slice within a
+/// unit: output elements `dst_offset..dst_offset + len` read, from layout n, the elements
+/// `base_offsets[n] + i * inner_strides[n]`. Each output element is computed once, by the same
+/// expression as the serial loops, so the values do not depend on the thread count.
+pub(crate) fn par_strided_runs<const N: usize>(
+    layouts: [&Layout; N],
+    el_count: usize,
+    f: impl Fn(usize, usize, [usize; N], [usize; N]) + Sync,
+) {
+    let nd_iter = NdIter::new(layouts);
+    let inner_size = nd_iter.inner_size;
+    let inner_strides = nd_iter.inner_strides;
+    if inner_size == 0 || el_count == 0 {
+        return;
+    }
+    let n_units = el_count.div_ceil(PAR_ELEMWISE_CHUNK);
+    crate::utils::barrier_pool().execute_chunked(n_units, |range| {
+        for unit in range {
+            let mut dst_offset = unit * PAR_ELEMWISE_CHUNK;
+            let hi = el_count.min(dst_offset + PAR_ELEMWISE_CHUNK);
+            let mut inner_offset = dst_offset % inner_size;
+            let mut nd_iter = NdIter::new(layouts);
+            let mut offsets = nd_iter
+                .nth(dst_offset / inner_size)
+                .expect("logical output offset must map to an NdIter block");
+            while dst_offset < hi {
+                let len = (inner_size - inner_offset).min(hi - dst_offset);
+                let mut base = offsets;
+                for n in 0..N {
+                    base[n] += inner_offset * inner_strides[n];
+                }
+                f(dst_offset, len, base, inner_strides);
+                dst_offset += len;
+                inner_offset = 0;
+                if dst_offset < hi {
+                    offsets = nd_iter
+                        .next()
+                        .expect("logical output range must stay within NdIter blocks");
+                }
+            }
+        }
+    });
+}
+
+/// Whether an elementwise op over `el_count` elements is worth the barrier pool.
+pub(crate) fn worth_par(el_count: usize) -> bool {
+    el_count >= PAR_ELEMWISE_MIN && crate::utils::barrier_pool().n_workers() > 0
+}
+
 pub fn unary_map_vec_par<
     T: Copy + Send + Sync,
     U: Copy + Send + Sync,
@@ -397,8 +448,53 @@ pub fn unary_map_vec_par<
             unsafe { ys.set_len(len) };
             return ys;
         }
+    } else if worth_par(layout.shape().elem_count()) {
+        // A strided source (a broadcast operand, a transposed view): the same per-element f.
+        let len = layout.shape().elem_count();
+        let mut ys: Vec<U> = Vec::with_capacity(len);
+        let ys_ptr = ys.as_mut_ptr() as usize;
+        par_strided_runs([layout], len, |dst_offset, n, [src], [stride]| {
+            // SAFETY: runs own disjoint output ranges, all written before set_len.
+            let dst = unsafe { std::slice::from_raw_parts_mut((ys_ptr as *mut U).add(dst_offset), n) };
+            if stride == 1 {
+                f_vec(&vs[src..src + n], dst);
+            } else {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = f(vs[src + i * stride]);
+                }
+            }
+        });
+        // SAFETY: every element is written by exactly one run.
+        unsafe { ys.set_len(len) };
+        return ys;
     }
     unary_map_vec(vs, layout, f, f_vec)
+}
+
+/// `binary_map` for large outputs, over the barrier pool (the same values: one f per element).
+pub fn binary_map_par<T: Copy + Send + Sync, U: Copy + Send + Sync, F: Fn(T, T) -> U + Sync>(
+    lhs_l: &Layout,
+    rhs_l: &Layout,
+    lhs: &[T],
+    rhs: &[T],
+    f: F,
+) -> Vec<U> {
+    let el_count = lhs_l.shape().elem_count();
+    if !worth_par(el_count) {
+        return binary_map(lhs_l, rhs_l, lhs, rhs, f);
+    }
+    let mut ys: Vec<U> = Vec::with_capacity(el_count);
+    let ys_ptr = ys.as_mut_ptr() as usize;
+    par_strided_runs([lhs_l, rhs_l], el_count, |dst_offset, n, [l, r], [ls, rs]| {
+        // SAFETY: runs own disjoint output ranges, all written before set_len.
+        let dst = unsafe { std::slice::from_raw_parts_mut((ys_ptr as *mut U).add(dst_offset), n) };
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = f(lhs[l + i * ls], rhs[r + i * rs]);
+        }
+    });
+    // SAFETY: every element is written by exactly one run.
+    unsafe { ys.set_len(el_count) };
+    ys
 }
 
 #[allow(clippy::too_many_arguments)]
