@@ -2195,6 +2195,44 @@ fn restart_cases(cases: &mut Vec<Case>, work: &Path) {
             }
         }),
     );
+    // Counts (non-negative integers) with a constant column: the default scaling is minmax there
+    // (max - min = 0 for the constant column), and the run still trains to a finite bound.
+    let counts: String = table_csv(40)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                return format!("flat,{l}\n");
+            }
+            let f: Vec<&str> = l.split(',').collect();
+            let ints: Vec<String> = f[..4]
+                .iter()
+                .map(|v| format!("{}", (v.parse::<f64>().unwrap().abs() * 10.0).round()))
+                .collect();
+            format!("7,{},{}\n", ints.join(","), f[4])
+        })
+        .collect();
+    let counts = write(&d.join("counts.csv"), counts);
+    let run = out.join("c1");
+    cases.push(
+        ok(
+            "a constant column in a table of counts (auto = minmax)",
+            GMVAE,
+            args("c1", &counts, &["--label-column", "label", "-K", "3"]),
+        )
+        .then(move || {
+            let o = opts_json(&run);
+            let kind = &o["table"]["fitted"]["scaler"]["kind"];
+            if kind != "minmax" {
+                return Err(format!("scaler {kind}, expected minmax"));
+            }
+            let s = std::fs::read_to_string(run.join("metrics.csv")).map_err(|e| e.to_string())?;
+            match s.lines().last().and_then(|r| r.split(',').nth(1)) {
+                Some(lb) if lb.parse::<f64>().is_ok_and(f64::is_finite) => Ok(()),
+                _ => Err(format!("no finite lower bound: {s}")),
+            }
+        }),
+    );
 }
 
 fn bench_cases(cases: &mut Vec<Case>) {
