@@ -315,7 +315,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let Some((preset, args)) = cli.command.training() else {
         return match &cli.command {
             Command::Predict(a) => crate::predict::run(a).map(|_| ()),
-            Command::Export(a) => crate::export::run(a),
+            Command::Export(a) => crate::export::run(a, crate::restarts::export),
             Command::Serket(a) => crate::serket::cli::run(a),
             Command::UpstreamFlags => {
                 print!("{}", upstream_flags());

@@ -213,8 +213,10 @@ pub struct ExportArgs {
     pub run: PathBuf,
 }
 
-pub fn run(args: &ExportArgs) -> Result<()> {
-    let path = export_run(&args.run)?;
+/// `gmvae export`: `export` is [`export_run`], or for a run of restarts (`--n-init`) the
+/// caller's, which exports the kept restart.
+pub fn run(args: &ExportArgs, export: impl Fn(&Path) -> Result<PathBuf>) -> Result<()> {
+    let path = export(&args.run)?;
     println!(
         "wrote {} and {}",
         path.display(),

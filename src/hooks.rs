@@ -64,6 +64,9 @@ pub struct Hooks<'a> {
     /// Asked before every step (training and pretraining): `true` stops the run with
     /// [`Interrupted`].
     pub interrupt: Option<&'a (dyn Fn() -> bool + Sync)>,
+    /// What the data loader says (rows read, scaling, constant columns) was said already: the
+    /// restarts of `--n-init` say it once, before they start, instead of once each.
+    pub data_said: bool,
 }
 
 impl Hooks<'_> {

@@ -21,6 +21,14 @@ pub(crate) fn load_data(
     opts: &Options,
     hooks: Hooks,
 ) -> Result<(Dataset, Option<data::table::Fitted>)> {
+    let quiet = |_: &str| {};
+    let hooks = match hooks.data_said {
+        true => Hooks {
+            log: Log::To(&quiet),
+            ..hooks
+        },
+        false => hooks,
+    };
     if let (DataSet::Table, Some(rows)) = (opts.data_set, hooks.rows) {
         let path = Path::new(rows.name);
         return data::table::load_rows(&opts.table_spec_at(path)?, rows, hooks.log)
@@ -52,20 +60,16 @@ pub(crate) fn load_data(
 }
 
 /// Reads and checks the data `opts` names, as a run does before it creates its directory
-/// (restarts check once before any of them starts).
-pub fn check_data(opts: &Options, hooks: Hooks) -> Result<()> {
-    // Quietly: each restart says what it read when it reads it.
-    let quiet = |_: &str| {};
-    let hooks = Hooks {
-        log: Log::To(&quiet),
-        ..hooks
-    };
+/// (restarts check once before any of them starts, and say here what they read). Returns `opts`
+/// with what loading settled (a table's fitted scaling and likelihood), as the run records them.
+pub fn check_data(opts: &Options, hooks: Hooks) -> Result<Options> {
     let (dataset, fitted) = load_data(opts, hooks)?;
-    match fitted {
-        Some(f) => check_rows(&opts.with_fitted(f)?, &dataset),
-        None => check_rows(opts, &dataset),
-    }
-    .map(|_| ())
+    let settled = match fitted {
+        Some(f) => opts.with_fitted(f)?,
+        None => opts.clone(),
+    };
+    check_rows(&settled, &dataset)?;
+    Ok(settled)
 }
 
 /// The training rows must fill one batch and give each of the K components one row. Returns the

@@ -58,6 +58,10 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     run_dir(d.path(), "pt", 2, 0.8, |o| o.pretrain_epochs = 5);
     run_dir(d.path(), "rs", 2, 0.9, |o| o.pretrain_epochs = 0);
     run_dir(d.path(), "n3", 2, 0.95, |o| o.n_init = 3);
+    run_dir(d.path(), "n5", 2, 0.96, |o| {
+        o.n_init = 5;
+        o.restart_choice = gmvae::options::RestartChoice::Agreement;
+    });
     run_dir(d.path(), "up", 2, 0.55, |o| {
         *o = Options {
             id: o.id.clone(),
@@ -95,7 +99,8 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     assert!(row("| fc, lr 3e-4, pretrained 5 | 16 | 1 |").contains("80.00"));
     assert!(row("| fc, lr 3e-4, random start | 16 | 1 |").contains("90.00"));
     // The kept restart of --n-init 3 is not one seed's start: its own row.
-    assert!(row("| fc, lr 3e-4, best of 3 restarts | 16 | 1 |").contains("95.00"));
+    assert!(row("| fc, lr 3e-4, best bound of 3 restarts | 16 | 1 |").contains("95.00"));
+    assert!(row("| fc, lr 3e-4, best agreement of 5 restarts | 16 | 1 |").contains("96.00"));
     // Upstream's preset and recipe on mnist_fc: its lr, objective, alpha, Dx, optimiser and
     // start all differ (its per-point z-prior is the preset's v2 one).
     assert!(row(

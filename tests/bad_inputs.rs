@@ -2056,6 +2056,13 @@ fn restart_cases(cases: &mut Vec<Case>, work: &Path) {
         &["--n-init=-1"],
         &["--n-init"],
     ));
+    cases.push(bad(
+        "--restart-choice not a rule",
+        "n4",
+        &good,
+        &["--restart-choice", "best"],
+        &["--restart-choice", "best"],
+    ));
     let eight = write(&d.join("eight.csv"), table_csv(8));
     for (id, n_init) in [("k1", "1"), ("k2", "3")] {
         cases.push(bad(
@@ -2139,7 +2146,7 @@ fn restart_cases(cases: &mut Vec<Case>, work: &Path) {
             .unwrap();
         assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     };
-    train("single", &[]);
+    train("single", &["--n-init", "1"]);
     train("several", &["--n-init", "2"]);
     let not_there = |path: PathBuf| {
         move || match path.exists() {

@@ -34,6 +34,7 @@ fn hooks<'a>(
         rows: Some(Rows { name: "X", y, d: 3 }),
         log: Log::To(log),
         interrupt,
+        ..Hooks::default()
     }
 }
 
@@ -76,6 +77,7 @@ fn rows_in_memory_train_the_model_the_file_trains() {
         }),
         log: Log::To(&log),
         interrupt: None,
+        ..Hooks::default()
     };
     let in_memory = options(d.path(), "memory", Path::new("X"))
         .validated()
@@ -132,6 +134,7 @@ fn non_finite_rows_are_refused_with_row_and_column() {
         }),
         log: Log::To(&quiet),
         interrupt: None,
+        ..Hooks::default()
     };
     let o = options(d.path(), "nan", Path::new("X"))
         .validated()

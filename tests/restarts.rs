@@ -1,5 +1,6 @@
 //! `--n-init N` through the binary: the kept restart is the one with the best final training
-//! lower bound, `--n-init 1` writes the files of a plain run, restarts side by side train the
+//! lower bound (`--restart-choice bound`) or the one that agrees best with the others (the
+//! table's default), `--n-init 1` writes the files of a plain run, restarts side by side train the
 //! numbers they train one after the other, `--resume` continues every unfinished restart and
 //! then chooses, and `predict` reads the kept model from the run directory.
 
@@ -128,7 +129,7 @@ fn the_kept_restart_has_the_best_final_bound_and_parallel_restarts_train_the_sam
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("blobs.csv");
     blobs_csv(&data);
-    let flags = ["--n-init", "3", "--epoch", "4"];
+    let flags = ["--n-init", "3", "--epoch", "4", "--restart-choice", "bound"];
     let one = table(
         &data,
         d.path(),
@@ -188,8 +189,15 @@ fn n_init_one_is_the_plain_run_and_restart_zero_repeats_it() {
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("blobs.csv");
     blobs_csv(&data);
-    let plain = table(&data, d.path(), "plain", &["--epoch", "3"]);
-    let one = table(&data, d.path(), "one", &["--epoch", "3", "--n-init", "1"]);
+    // The table preset's default is 5 restarts; a plain run is one without restarts.
+    let plain = table(&data, d.path(), "plain", &["--epoch", "3", "--n-init", "1"]);
+    // With one restart there is nothing to choose: the choice changes nothing.
+    let one = table(
+        &data,
+        d.path(),
+        "one",
+        &["--epoch", "3", "--n-init", "1", "--restart-choice", "bound"],
+    );
     let two = table(&data, d.path(), "two", &["--epoch", "3", "--n-init", "2"]);
     let files = |dir: &Path| {
         let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -224,6 +232,95 @@ fn n_init_one_is_the_plain_run_and_restart_zero_repeats_it() {
     let split = |dir: &Path| json(&dir.join("opts.json"))["data_seed"].clone();
     assert_eq!(split(&two.join("restarts/1")), 1);
     assert_eq!(json(&two.join("opts.json"))["n_init"], 2);
+}
+
+/// The components `gmvae predict` gives the rows of `data` under the model in `run`.
+fn predicted(run: &Path, data: &Path, out: &Path) -> Vec<usize> {
+    let mut args = os(&["predict", "--run"]);
+    args.extend([
+        run.into(),
+        "--data".into(),
+        data.into(),
+        "--out".into(),
+        out.into(),
+    ]);
+    gmvae(&args);
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn the_table_default_keeps_the_restart_that_agrees_best_with_the_others() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("blobs.csv");
+    blobs_csv(&data);
+    // One epoch after a short start: the restarts cluster the blobs differently. Every row
+    // trains (no held-out split), so the restarts' clusterings of the training rows are
+    // `predict`'s of the whole file.
+    let run = table(
+        &data,
+        d.path(),
+        "agree",
+        &[
+            "--epoch",
+            "1",
+            "--pretrain-epochs",
+            "2",
+            "--test-fraction",
+            "0",
+        ],
+    );
+    let rec = json(&run.join("restarts.json"));
+    assert_eq!(rec["n_init"], 5, "the table preset's default");
+    assert!(
+        rec["criterion"].as_str().unwrap().starts_with("agreement"),
+        "{rec}"
+    );
+    let restarts = rec["restarts"].as_array().unwrap();
+    let clusters: Vec<Vec<usize>> = (0..5)
+        .map(|r| {
+            let dir = run.join("restarts").join(r.to_string());
+            predicted(&dir, &data, &d.path().join(format!("p{r}.csv")))
+        })
+        .collect();
+    let mut mean = Vec::new();
+    for i in 0..5 {
+        let others: f64 = (0..5)
+            .filter(|&j| j != i)
+            .map(|j| gmvae::metrics::ari(&clusters[i], &clusters[j]).unwrap())
+            .sum();
+        mean.push(others / 4.0);
+        let recorded = restarts[i]["agreement"].as_f64().unwrap();
+        assert!(
+            (recorded - mean[i]).abs() < 1e-9,
+            "restart {i}: {recorded} vs {}",
+            mean[i]
+        );
+    }
+    let best = (0..5).max_by(|&a, &b| mean[a].total_cmp(&mean[b])).unwrap();
+    assert!(
+        mean.iter().any(|&m| m < mean[best] - 1e-6),
+        "the restarts differ: {mean:?}"
+    );
+    assert_eq!(rec["kept"], best, "mean agreements {mean:?}");
+    let kept = run.join("restarts").join(best.to_string());
+    let model = bytes(&run.join("model.safetensors"));
+    assert_eq!(model, bytes(&kept.join("model.safetensors")));
+    // `gmvae export RUN` exports the kept restart's checkpoint: what training left.
+    std::fs::remove_file(run.join("model.safetensors")).unwrap();
+    std::fs::remove_file(kept.join("model.safetensors")).unwrap();
+    let mut args = os(&["export"]);
+    args.push(run.clone().into());
+    gmvae(&args);
+    assert_eq!(bytes(&run.join("model.safetensors")), model);
+    assert_eq!(bytes(&kept.join("model.safetensors")), model);
+    // The run records the scaling its data settled, as a single run does.
+    let kind = &json(&run.join("opts.json"))["table"]["fitted"]["scaler"]["kind"];
+    assert_eq!(kind, "standardize");
 }
 
 #[test]

@@ -344,6 +344,9 @@ fn tiny_run(dir: &Path, data: &Path) -> PathBuf {
         "2",
         "--batch-size",
         "20",
+        // One run (the preset's 5 restarts are tests/restarts.rs'), with its own checkpoint.
+        "--n-init",
+        "1",
         "--out-dir",
         out,
         "--id",

@@ -2,10 +2,11 @@
 KMeans(n_init=10) and GaussianMixture(full) fitted on the same 120 training rows and scored on
 the same 30 held-out rows, for seeds 1-5.
 
-    python3 experiments/own-data/iris_example.py [--gmvae /work/bin/gmvae-4b5caf4]
+    python3 experiments/own-data/iris_example.py [--gmvae target/release/gmvae] [--out-dir D]
 
 Trains `gmvae table --data experiments/own-data/iris.csv --label-column species --k 3 --seed S`
-(the default, and with --pretrain-epochs 100) into experiments/own-data-runs/iris-example/.
+(the default) into experiments/own-data-runs/iris-example/ (finished runs there are reused: give
+another --out-dir for another binary).
 The held-out rows are recovered from the run's latent.safetensors (`data`, scaled with the
 scaler opts.json records), so the baselines see exactly the rows gmvae held out.
 """
@@ -25,7 +26,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 import suite  # noqa: E402
 
-RECIPES = {"default": [], "pre100": ["--pretrain-epochs", "100"]}
+RECIPES = {"default": []}
 
 
 def tensor(path, name):
@@ -39,7 +40,7 @@ def tensor(path, name):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--gmvae", default="/work/bin/gmvae-4b5caf4")
+    ap.add_argument("--gmvae", default=os.path.join(HERE, "..", "..", "target", "release", "gmvae"))
     ap.add_argument("--out-dir", default=os.path.join(HERE, "..", "own-data-runs", "iris-example"))
     a = ap.parse_args()
     csv = os.path.join(HERE, "iris.csv")

@@ -203,6 +203,7 @@ fn fit<'py>(
                 }),
                 log: Log::To(&print_line),
                 interrupt: Some(&interrupt),
+                ..Hooks::default()
             };
             gmvae::restarts::train_with(&opts, false, workers, hooks)
         });

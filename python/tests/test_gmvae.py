@@ -30,8 +30,9 @@ from gmvae import GMVAE
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Small and quick: the checks fit dozens of times on tiny data.
-FAST = dict(hidden_size=32, max_epochs=15, n_threads=1)
+# Small and quick: the checks fit dozens of times on tiny data (one restart each, not the
+# default's five).
+FAST = dict(hidden_size=32, max_epochs=15, n_threads=1, n_init=1)
 
 
 def blobs(n=300, seed=0):
@@ -42,14 +43,16 @@ def blobs(n=300, seed=0):
 # Every check scikit-learn runs on a clusterer; none is skipped. (check_array_api_input skips
 # itself unless SCIPY_ARRAY_API=1: the estimator takes numpy arrays only.) The default network:
 # check_clustering wants ARI > 0.4 on three blobs, which FAST's small one does not always give.
-@parametrize_with_checks([GMVAE(n_components=3, random_state=0, max_epochs=30, n_threads=1)])
+@parametrize_with_checks(
+    [GMVAE(n_components=3, random_state=0, max_epochs=30, n_threads=1, n_init=1)]
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
 def test_clusters_separated_blobs():
     X, y = blobs()
-    gm = GMVAE(n_components=3, random_state=1, max_epochs=40, n_threads=1).fit(X)
+    gm = GMVAE(n_components=3, random_state=1, max_epochs=40, n_threads=1, n_init=1).fit(X)
     assert adjusted_rand_score(y, gm.labels_) > 0.9
     assert gm.labels_.shape == (300,)
     assert gm.n_iter_ == 40
@@ -103,7 +106,7 @@ def test_pipeline_clone_and_grid_search():
     # The default network (FAST's small one merges standardized blobs), and three restarts: a
     # single mixture start merges two blobs for 2 of 5 seeds here, the best bound of three
     # restarts for none of 6 (measured with seeds 0-5).
-    gm = GMVAE(random_state=0, max_epochs=40, n_init=3, n_threads=1)
+    gm = GMVAE(random_state=0, max_epochs=40, n_init=3, restart_choice="bound", n_threads=1)
     pipe = Pipeline([("scale", StandardScaler()), ("gmvae", gm)])
     pipe.set_params(gmvae__n_components=3)
     labels = pipe.fit_predict(X)
@@ -124,13 +127,25 @@ def test_pipeline_clone_and_grid_search():
 def test_n_init_keeps_the_best_restart():
     X, _ = blobs(150)
     one = GMVAE(n_components=3, random_state=1, **FAST).fit(X)
-    three = GMVAE(n_components=3, random_state=1, n_init=3, **FAST).fit(X)
+    fast = dict(FAST, n_init=3, restart_choice="bound")
+    three = GMVAE(n_components=3, random_state=1, **fast).fit(X)
     # Restart 0 trains with the seed itself; the kept one has the best bound of the three.
     assert three.lower_bound_ >= one.lower_bound_
-    again = GMVAE(n_components=3, random_state=1, n_init=3, **FAST).fit(X)
+    again = GMVAE(n_components=3, random_state=1, **fast).fit(X)
     np.testing.assert_array_equal(again.predict_proba(X), three.predict_proba(X))
     with pytest.raises(ValueError, match="--n-init"):
-        GMVAE(n_init=0, **FAST).fit(X)
+        GMVAE(**dict(FAST, n_init=0)).fit(X)
+    with pytest.raises(ValueError, match="restart_choice"):
+        GMVAE(restart_choice="best", **FAST).fit(X)
+
+
+def test_the_default_is_the_cli_default_five_restarts_by_agreement():
+    X, _ = blobs(150)
+    small = dict(hidden_size=32, max_epochs=5, pretrain_epochs=5, n_threads=1)
+    default = GMVAE(n_components=3, random_state=2, **small).fit(X)
+    assert default.get_params()["n_init"] is None
+    spelled = GMVAE(n_components=3, random_state=2, n_init=5, restart_choice="agreement", **small)
+    np.testing.assert_array_equal(default.predict_proba(X), spelled.fit(X).predict_proba(X))
 
 
 def test_pickle_round_trip():
@@ -284,7 +299,7 @@ def test_load_missing_run_dir(tmp_path):
 
 def long_fit():
     X, _ = blobs(2000)
-    return GMVAE(n_components=3, random_state=0, max_epochs=10_000, n_threads=1), X
+    return GMVAE(n_components=3, random_state=0, max_epochs=10_000, n_threads=1, n_init=1), X
 
 
 def test_ctrl_c_stops_training_and_leaves_it_unfitted():

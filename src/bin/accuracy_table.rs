@@ -119,8 +119,12 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         network.push_str(", binarized");
     }
     if opts.n_init > 1 {
-        // The kept restart's scores: best of n by the lower bound, not one seed's start.
-        network.push_str(&format!(", best of {} restarts", opts.n_init));
+        // The kept restart's scores: one of n chosen without labels, not one seed's start.
+        let rule = match opts.restart_choice {
+            gmvae::options::RestartChoice::Bound => "best bound",
+            gmvae::options::RestartChoice::Agreement => "best agreement",
+        };
+        network.push_str(&format!(", {rule} of {} restarts", opts.n_init));
     }
     let preset = Options::preset(&opts.preset).ok();
     let objective = preset
