@@ -304,13 +304,19 @@ def long_fit():
 
 def test_ctrl_c_stops_training_and_leaves_it_unfitted():
     gm, X = long_fit()
-    main = threading.main_thread().ident
-    timer = threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGINT))
-    timer.start()
-    started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        gm.fit(X)
-    assert time.monotonic() - started < 30
+    # Python keeps SIGINT ignored when it starts so (a background job of a non-interactive
+    # shell does): Ctrl-C's own handler, as an interactive session has it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        main = threading.main_thread().ident
+        timer = threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGINT))
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            gm.fit(X)
+        assert time.monotonic() - started < 30
+    finally:
+        signal.signal(signal.SIGINT, previous)
     with pytest.raises(NotFittedError):
         gm.predict(X)
 
