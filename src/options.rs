@@ -200,8 +200,9 @@ declare_options! {
         /// agrees best with the other restarts' (highest mean adjusted Rand index: their
         /// consensus). No labels are used.
         #[serde(default, skip_serializing_if = "RestartChoice::is_bound")]
-        restart_choice: RestartChoice = { main: RestartChoice::Bound, table: RestartChoice::Agreement }
-            => 156 set RestartChoice;
+        restart_choice: RestartChoice = {
+            main: RestartChoice::Bound, table: RestartChoice::Agreement
+        } => 156 set RestartChoice;
         /// The seed of the data (the held-out split of a table, a generated spiral): --seed,
         /// unless a restart of --n-init set it to its run's --seed, so that every restart sees
         /// the same rows.

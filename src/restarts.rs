@@ -11,7 +11,8 @@
 //! and a generated spiral keep `--seed`'s). The kept restart's model, config, metrics and latent
 //! dump are copied into `<run>`, so `gmvae predict --run <run>` reads it as a single run, and
 //! `<run>/restarts.json` records every restart's seed, epochs, final bound and (with
-//! `agreement`) mean agreement, and which was kept. `--n-init 1` is the plain run: the same files as before restarts existed.
+//! `agreement`) mean agreement, and which was kept. `--n-init 1` is the plain run: the same
+//! files as before restarts existed.
 
 use crate::export::{CONFIG_FILE, MODEL_FILE};
 use crate::hooks::Hooks;
