@@ -361,6 +361,26 @@ impl Options {
     }
 }
 
+/// The words that each word-valued option of the table preset takes, by its opts.json field
+/// (`table.` for the table's own): clap's names, which are also serde's. The Python estimator
+/// checks its parameters against them, so that a wrong word is named by its parameter.
+pub fn word_choices() -> Vec<(&'static str, Vec<String>)> {
+    fn names<T: clap::ValueEnum>() -> Vec<String> {
+        T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|p| p.get_name().to_string())
+            .collect()
+    }
+    use crate::data::scale::{LikelihoodChoice, Scale};
+    vec![
+        ("table.likelihood", names::<LikelihoodChoice>()),
+        ("table.scale", names::<Scale>()),
+        ("objective", names::<ObjectiveKind>()),
+        ("restart_choice", names::<RestartChoice>()),
+    ]
+}
+
 /// Options that passed [`Options::validate`]: what training takes, so that a run's options are
 /// checked exactly once, where they are settled (the flags, or `--resume`'s opts.json).
 #[derive(Debug, Clone, PartialEq)]
@@ -648,6 +668,30 @@ pub fn record_options(dir: &std::path::Path, opts: &Options, resume: bool) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_choices_are_what_opts_json_reads() {
+        for (field, words) in word_choices() {
+            assert!(!words.is_empty(), "{field}");
+            for w in words {
+                let mut o = serde_json::to_value(Options::preset("table").unwrap()).unwrap();
+                let slot = match field.strip_prefix("table.") {
+                    Some(f) => &mut o["table"][f],
+                    None => &mut o[field],
+                };
+                *slot = serde_json::Value::String(w.clone());
+                let back: Options =
+                    serde_json::from_value(o).unwrap_or_else(|e| panic!("{w}: {e}"));
+                let again = serde_json::to_value(&back).unwrap();
+                let read = match field.strip_prefix("table.") {
+                    Some(f) => again["table"][f].clone(),
+                    // restart_choice's default (bound) is left out of opts.json.
+                    None => again.get(field).cloned().unwrap_or("bound".into()),
+                };
+                assert_eq!(read, serde_json::Value::String(w.clone()), "{field}");
+            }
+        }
+    }
 
     #[test]
     fn ids_must_name_a_subdirectory() {

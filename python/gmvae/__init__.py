@@ -42,13 +42,9 @@ _OPTION_OF = {
     "learning_rate": "learning_rate",
 }
 
-# Parameters that take one of a few words: a wrong one is named here, not as opts.json's field.
-_CHOICES = {
-    "likelihood": ("auto", "gaussian", "bernoulli"),
-    "scale": ("auto", "none", "standardize", "minmax"),
-    "objective": ("v1", "v2"),
-    "restart_choice": ("agreement", "bound"),
-}
+# The words of each word-valued option, by opts.json field (the CLI's own list): a wrong word
+# is named by its parameter here, not left to the options reader.
+_CHOICES = dict(_gmvae.word_choices())
 
 # Rows per step when batch_size="auto": the table preset's batch, or all rows of a smaller set.
 _AUTO_BATCH = 100
@@ -165,9 +161,9 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
                 continue
             if isinstance(value, (np.integer, np.floating)):
                 value = value.item()
-            if param in _CHOICES and value not in _CHOICES[param]:
+            if option in _CHOICES and value not in _CHOICES[option]:
                 raise ValueError(
-                    f"{param} must be one of {', '.join(map(repr, _CHOICES[param]))}, "
+                    f"{param} must be one of {', '.join(map(repr, _CHOICES[option]))}, "
                     f"found {value!r}"
                 )
             if option.startswith("table."):

@@ -153,6 +153,12 @@ fn default_options() -> PyResult<String> {
     serde_json::to_string(&o).map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
+/// The words each word-valued option takes, by opts.json field (`table.scale`, ...).
+#[pyfunction]
+fn word_choices() -> Vec<(&'static str, Vec<String>)> {
+    gmvae::options::word_choices()
+}
+
 /// Trains on the rows of `x` with the options of `options_json` (opts.json's fields; the run
 /// directory is `out_dir/id`). `log` receives each line of the run's log (None: silent). Ctrl-C
 /// stops training with `KeyboardInterrupt`. Returns the run directory, the last epoch's
@@ -425,6 +431,7 @@ impl Model {
 #[pymodule]
 fn _gmvae(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(default_options, m)?)?;
+    m.add_function(wrap_pyfunction!(word_choices, m)?)?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(threads, m)?)?;
     m.add_function(wrap_pyfunction!(final_lower_bound, m)?)?;

@@ -135,8 +135,10 @@ def test_n_init_keeps_the_best_restart():
     np.testing.assert_array_equal(again.predict_proba(X), three.predict_proba(X))
     with pytest.raises(ValueError, match="--n-init"):
         GMVAE(**dict(FAST, n_init=0)).fit(X)
-    with pytest.raises(ValueError, match="restart_choice"):
+    with pytest.raises(ValueError, match="restart_choice must be one of 'bound', 'agreement'"):
         GMVAE(restart_choice="best", **FAST).fit(X)
+    with pytest.raises(ValueError, match="likelihood must be one of"):
+        GMVAE(likelihood="poisson", **FAST).fit(X)
 
 
 def test_the_default_is_the_cli_default_five_restarts_by_agreement():
