@@ -192,7 +192,7 @@ declare_options! {
         /// is a run in <run>/restarts/<r>; the restarts run side by side, one thread each, up to
         /// --threads at a time.
         #[serde(default = "default_n_init", skip_serializing_if = "is_one")]
-        // table: 5 restarts chosen by agreement halve the seed spread across the suite
+        // table: 5 restarts chosen by agreement raise the suite's mean and narrow its seed spread
         // (experiments/own-data/README.md, "Restarts chosen by agreement").
         n_init: usize = { main: 1, table: 5 } => 155 set usize;
         /// Which restart of --n-init is kept: `bound`, the best final training lower bound
