@@ -39,7 +39,7 @@ impl Evaluation {
             n_dumped: 0,
         };
         let y = &dataset.eval_split().y;
-        model::for_each_chunk(model, y, dataset.dy, device, |start, post| {
+        model::for_each_chunk(&model.net, y, dataset.dy, device, |start, post| {
             let rows = post.mean_x.dim(0)?;
             let q = model::cluster_posterior(&model.net, objective, &post)?;
             ev.q_z.extend(q.flatten_all()?.to_vec1::<f32>()?);

@@ -96,7 +96,7 @@ pub fn config(opts: &Options, data: &DataShape) -> Result<GmvaeConfig> {
 /// values each) in chunks of EVAL_CHUNK rows, in order, giving each chunk's first row index and
 /// posteriors to `f`.
 pub(crate) fn for_each_chunk(
-    model: &Model,
+    net: &Gmvae,
     y: &[f32],
     dy: usize,
     device: &Device,
@@ -106,7 +106,7 @@ pub(crate) fn for_each_chunk(
     for start in (0..n).step_by(EVAL_CHUNK) {
         let rows = EVAL_CHUNK.min(n - start);
         let chunk = Tensor::from_slice(&y[start * dy..(start + rows) * dy], (rows, dy), device)?;
-        f(start, model.net.recognition.forward_t(&chunk, false)?)?;
+        f(start, net.recognition.forward_t(&chunk, false)?)?;
     }
     Ok(())
 }

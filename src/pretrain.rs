@@ -344,7 +344,7 @@ impl PretrainReport {
 /// The codes mean q(x|y) of every training point, BatchNorm in eval mode, `[N x Dx]`.
 fn codes(model: &Model, train: &Split, dy: usize, device: &Device) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(train.n * model.net.config.dx);
-    for_each_chunk(model, &train.y, dy, device, |_, post| {
+    for_each_chunk(&model.net, &train.y, dy, device, |_, post| {
         out.extend(post.mean_x.flatten_all()?.to_vec1::<f32>()?);
         Ok(())
     })?;
@@ -498,7 +498,7 @@ fn fit_qz_head(
     }
     // Agreement over the training set.
     let mut agree = 0usize;
-    for_each_chunk(model, &train.y, dy, device, |start, post| {
+    for_each_chunk(&model.net, &train.y, dy, device, |start, post| {
         let am = post
             .qz_logits
             .context("q(z|y) head")?

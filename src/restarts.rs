@@ -22,7 +22,6 @@ use crate::record::{final_lower_bound, METRICS_FILE};
 use crate::rng::{self, stream};
 use crate::train::{self, run_dir, Summary};
 use anyhow::{bail, Context, Result};
-use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -336,26 +335,21 @@ fn training_clusters<'a>(
 ) -> Result<Vec<Vec<usize>>> {
     let (dataset, _) = crate::run_data::load_data(opts, hooks)?;
     let device = crate::device::select(opts.gpu, opts.gpu_id)?;
-    let (y, dy, n) = (&dataset.train.y, dataset.dy, dataset.train.n);
     let mut all = Vec::new();
     for run in runs {
         let (config, net) = crate::export::load_model(&run_dir(run), &device)?;
-        let mut clusters = Vec::with_capacity(n);
-        for start in (0..n).step_by(CHUNK) {
-            let rows = CHUNK.min(n - start);
-            let chunk =
-                Tensor::from_slice(&y[start * dy..(start + rows) * dy], (rows, dy), &device)?;
-            let (q, _) = crate::predict::posterior(&net, config.objective, &chunk)?;
+        let mut clusters = Vec::with_capacity(dataset.train.n);
+        crate::model::for_each_chunk(&net, &dataset.train.y, dataset.dy, &device, |_, post| {
+            let q = crate::model::cluster_posterior(&net, config.objective, &post)?;
+            let rows = q.dim(0)?;
             let q = q.flatten_all()?.to_vec1::<f32>()?;
             clusters.extend(crate::metrics::argmax_rows(&q, config.net.k, rows)?);
-        }
+            Ok(())
+        })?;
         all.push(clusters);
     }
     Ok(all)
 }
-
-/// Rows per forward pass when restarts cluster the training rows.
-const CHUNK: usize = 1000;
 
 /// For each clustering, the mean adjusted Rand index with every other one (1 for a lone one).
 pub fn mean_agreements(clusters: &[Vec<usize>]) -> Result<Vec<f64>> {

@@ -2193,14 +2193,7 @@ fn restart_cases(cases: &mut Vec<Case>, work: &Path) {
                 &["--label-column", "label", "-K", "3", "--n-init", "2"],
             ),
         )
-        .then(move || {
-            let s = std::fs::read_to_string(run.join("restarts/1/metrics.csv"))
-                .map_err(|e| e.to_string())?;
-            match s.lines().nth(1).and_then(|r| r.split(',').nth(1)) {
-                Some(lb) if lb.parse::<f64>().is_ok_and(f64::is_finite) => Ok(()),
-                _ => Err(format!("no finite lower bound: {s}")),
-            }
-        }),
+        .then(move || finite_bounds(&run.join("restarts/1"))),
     );
     // Counts (non-negative integers) with a constant column: the default scaling is minmax there
     // (max - min = 0 for the constant column), and the run still trains to a finite bound.
@@ -2233,13 +2226,23 @@ fn restart_cases(cases: &mut Vec<Case>, work: &Path) {
             if kind != "minmax" {
                 return Err(format!("scaler {kind}, expected minmax"));
             }
-            let s = std::fs::read_to_string(run.join("metrics.csv")).map_err(|e| e.to_string())?;
-            match s.lines().last().and_then(|r| r.split(',').nth(1)) {
-                Some(lb) if lb.parse::<f64>().is_ok_and(f64::is_finite) => Ok(()),
-                _ => Err(format!("no finite lower bound: {s}")),
-            }
+            finite_bounds(&run)
         }),
     );
+}
+
+/// Every epoch of the run in `run` has a finite lower bound in its metrics.csv (and there is one).
+fn finite_bounds(run: &Path) -> Result<(), String> {
+    let s = std::fs::read_to_string(run.join("metrics.csv")).map_err(|e| e.to_string())?;
+    let bounds: Vec<Option<f64>> = s
+        .lines()
+        .skip(1)
+        .map(|r| r.split(',').nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .collect();
+    match !bounds.is_empty() && bounds.iter().all(|b| b.is_some_and(f64::is_finite)) {
+        true => Ok(()),
+        false => Err(format!("no finite lower bound in every epoch: {s}")),
+    }
 }
 
 fn bench_cases(cases: &mut Vec<Case>) {
