@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod atomic;
+pub mod augment;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

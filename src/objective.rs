@@ -70,6 +70,8 @@ pub struct ObjectiveConfig {
     /// Weight of the conditional prior in the gradient (KL warm-up ramps it from 0 to 1); the
     /// logged lower bound always uses 1.
     pub cond_weight: f64,
+    /// beta (`--augment-weight`): weight of the augmentation consistency term (0 = off).
+    pub augment_weight: f64,
 }
 
 /// Value of each term for one batch, summed over the batch.
@@ -82,6 +84,9 @@ pub struct TermValues {
     pub z_prior: f64,
     /// Consistency violation: mean entropy of p(z|x,w) (unweighted).
     pub cv: f64,
+    /// Augmentation consistency `KL(p(z|y) || p(z|T(y)))` (unweighted; 0 when off). Not a
+    /// term of the lower bound.
+    pub augment: f64,
     /// The reported loss, -(lower bound): rec + cond_prior + w_prior + eta*z_prior (v1) or
     /// rec + cond_prior + w_prior + z_prior (v2).
     pub loss: f64,
@@ -94,6 +99,7 @@ impl std::ops::AddAssign for TermValues {
         self.w_prior += o.w_prior;
         self.z_prior += o.z_prior;
         self.cv += o.cv;
+        self.augment += o.augment;
         self.loss += o.loss;
     }
 }
@@ -232,6 +238,26 @@ pub fn consistency_violation(log_p: &Tensor, m: usize) -> Result<Tensor> {
     (log_p.exp()? * log_p)?.sum_all()?.neg()? / m as f64
 }
 
+/// The log cluster posterior `[N, K]` at the recognition means: v1 log q(z|y); v2
+/// log p(z | E[x|y], E[w|y]) (the rule evaluation assigns clusters by).
+fn log_cluster_posterior(
+    model: &gmvae_models::Gmvae,
+    post: &Posterior,
+    kind: ObjectiveKind,
+) -> Result<Tensor> {
+    match (kind, &post.qz_logits) {
+        (ObjectiveKind::V1, Some(logits)) => candle_nn::ops::log_softmax(logits, D::Minus1),
+        _ => log_p_z_given_xw(&post.mean_x, &model.prior.forward(&post.mean_w)?),
+    }
+}
+
+/// Augmentation consistency: `sum_n KL(p(z|y_n) || p(z|T(y_n)))`, the cluster posterior of each
+/// image held fixed as the target of its transformed copy's (IMSAT's self-augmentation).
+pub fn augmentation_consistency(log_p: &Tensor, log_p_aug: &Tensor) -> Result<Tensor> {
+    let log_p = log_p.detach();
+    (log_p.exp()? * (log_p - log_p_aug)?)?.sum_all()
+}
+
 /// Everything one batch produces.
 pub struct BatchObjective {
     /// The scalar whose gradient training follows.
@@ -243,11 +269,13 @@ pub struct BatchObjective {
 }
 
 /// Runs the model on a batch y `[N, Dy]` with noise `eps_x [M*N, Dx]`, `eps_w [M*N, Dw]`, and
-/// assembles the objective.
+/// assembles the objective; `y_aug`, the batch's transformed copy T(y), adds the augmentation
+/// consistency term with weight `cfg.augment_weight`.
 pub fn evaluate(
     model: &gmvae_models::Gmvae,
     cfg: &ObjectiveConfig,
     y: &Tensor,
+    y_aug: Option<&Tensor>,
     eps_x: &Tensor,
     eps_w: &Tensor,
     train: bool,
@@ -304,9 +332,20 @@ pub fn evaluate(
             (cond, lz, loss, p.narrow(0, 0, n)?, 1.0)
         }
     };
+    let (loss, aug) = match y_aug.filter(|_| cfg.augment_weight > 0.0) {
+        Some(y_aug) => {
+            let post_aug = model.recognition.forward_t(y_aug, train)?;
+            let aug = augmentation_consistency(
+                &log_cluster_posterior(model, &post, cfg.kind)?,
+                &log_cluster_posterior(model, &post_aug, cfg.kind)?,
+            )?;
+            ((loss + (&aug * cfg.augment_weight)?)?, aug)
+        }
+        None => (loss, rec.zeros_like()?),
+    };
     // The five terms stay on the device (f64, detached): the training loop sums them there and
     // reads them only when it reports, so a step has no host synchronisation.
-    let terms = Tensor::stack(&[&rec, &cond, &lw, &lz, &cv], 0)?
+    let terms = Tensor::stack(&[&rec, &cond, &lw, &lz, &cv, &aug], 0)?
         .detach()
         .to_dtype(DType::F64)?;
     Ok(BatchObjective {
@@ -320,7 +359,7 @@ pub fn evaluate(
 /// they come to the host.
 #[derive(Clone)]
 pub struct TermSums {
-    /// `[5]` f64: rec, cond_prior, w_prior, z_prior, cv.
+    /// `[6]` f64: rec, cond_prior, w_prior, z_prior, cv, augment.
     sums: Tensor,
     /// The z-prior's weight in the reported loss.
     z_in_loss: f64,
@@ -340,13 +379,14 @@ impl TermSums {
     /// The values on the host (one device synchronisation).
     pub fn read(&self) -> Result<TermValues> {
         let v = self.sums.to_vec1::<f64>()?;
-        let (rec, cond_prior, w_prior, z_prior, cv) = (v[0], v[1], v[2], v[3], v[4]);
+        let (rec, cond_prior, w_prior, z_prior, cv, augment) = (v[0], v[1], v[2], v[3], v[4], v[5]);
         Ok(TermValues {
             rec,
             cond_prior,
             w_prior,
             z_prior,
             cv,
+            augment,
             loss: rec + cond_prior + w_prior + self.z_in_loss * z_prior,
         })
     }
@@ -672,8 +712,9 @@ mod tests {
                 free_bits: lambda,
                 z_prior_mode: ZPriorMode::Sample,
                 cond_weight: 1.0,
+                augment_weight: 0.0,
             };
-            let out = evaluate(&model, &cfg, &y, &ex, &ew, false).unwrap();
+            let out = evaluate(&model, &cfg, &y, None, &ex, &ew, false).unwrap();
             (s(out.loss), out.terms.read().unwrap().z_prior)
         };
         let (open0, lz) = loss(0.0, 0.0);
@@ -706,8 +747,9 @@ mod tests {
                 free_bits: 0.0,
                 z_prior_mode: mode,
                 cond_weight,
+                augment_weight: 0.0,
             };
-            evaluate(&model, &cfg, &y, &ex, &ew, false).unwrap()
+            evaluate(&model, &cfg, &y, None, &ex, &ew, false).unwrap()
         };
         let base = run(ZPriorMode::Sample, 1.0);
         let bv = base.terms.read().unwrap();
@@ -724,5 +766,77 @@ mod tests {
         assert!(zm <= bv.z_prior + 1e-6, "marginal KL <= mean per-point KL");
         let expect = bv.loss - bv.z_prior + zm;
         assert!((s(marg.loss) - expect).abs() < 1e-3);
+    }
+
+    #[test]
+    fn augmentation_consistency_is_the_kl_to_the_fixed_target() {
+        let dev = Device::Cpu;
+        let a =
+            candle_core::Var::from_vec(vec![1f32, 0., -1., 0.5, 0.5, 0.], (2, 3), &dev).unwrap();
+        let b = candle_core::Var::from_vec(vec![0f32, 0., 0., 2., 0., 0.], (2, 3), &dev).unwrap();
+        let la = candle_nn::ops::log_softmax(a.as_tensor(), D::Minus1).unwrap();
+        let lb = candle_nn::ops::log_softmax(b.as_tensor(), D::Minus1).unwrap();
+        let kl = augmentation_consistency(&la, &lb).unwrap();
+        let (p, q) = (la.exp().unwrap(), lb.exp().unwrap());
+        let (pv, qv) = (p.to_vec2::<f32>().unwrap(), q.to_vec2::<f32>().unwrap());
+        let hand: f64 = (0..2)
+            .flat_map(|n| (0..3).map(move |k| (n, k)))
+            .map(|(n, k)| (pv[n][k] * (pv[n][k] / qv[n][k]).ln()) as f64)
+            .sum();
+        assert!(
+            (s(kl.clone()) - hand).abs() < 1e-5,
+            "{} vs {hand}",
+            s(kl.clone())
+        );
+        assert!(s(augmentation_consistency(&la, &la).unwrap()).abs() < 1e-6);
+        // The target is held fixed: only the transformed copy's logits get a gradient, the
+        // softmax's q - p.
+        let g = kl.backward().unwrap();
+        assert!(g.get(a.as_tensor()).is_none());
+        let gb = g.get(b.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        for n in 0..2 {
+            for k in 0..3 {
+                assert!((gb[n][k] - (qv[n][k] - pv[n][k])).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn the_augmentation_term_adds_beta_times_its_kl_and_vanishes_for_the_identity() {
+        let dev = Device::Cpu;
+        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
+        let y_aug = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
+        for (kind, qz_head) in [(ObjectiveKind::V1, true), (ObjectiveKind::V2, false)] {
+            let model = tiny_model(qz_head);
+            let mut r = crate::rng::rng(5, 0);
+            let (ex, ew) = draw_noise(&mut r, 1, 4, 2, 2, &dev).unwrap();
+            let run = |beta: f64, y_aug: Option<&Tensor>| {
+                let cfg = ObjectiveConfig {
+                    kind,
+                    n_mc: 1,
+                    z_prior_weight: 1.0,
+                    cv_weight: 1.0,
+                    free_bits: 0.0,
+                    z_prior_mode: ZPriorMode::Sample,
+                    cond_weight: 1.0,
+                    augment_weight: beta,
+                };
+                let out = evaluate(&model, &cfg, &y, y_aug, &ex, &ew, true).unwrap();
+                (s(out.loss), out.terms.read().unwrap())
+            };
+            let (off, t_off) = run(0.0, Some(&y_aug));
+            assert_eq!(t_off.augment, 0.0, "{kind:?}: weight 0 computes nothing");
+            assert_eq!(run(0.0, None).0, off);
+            let (same, t_same) = run(2.0, Some(&y));
+            assert!(t_same.augment.abs() < 1e-5, "{kind:?}: T = identity");
+            assert!((same - off).abs() < 1e-4);
+            let (on, t_on) = run(2.0, Some(&y_aug));
+            assert!(t_on.augment > 1e-4, "{kind:?}: {}", t_on.augment);
+            assert!((on - off - 2.0 * t_on.augment).abs() < 1e-3 * (1.0 + on.abs()));
+            assert_eq!(
+                t_on.loss, t_off.loss,
+                "{kind:?}: not a term of the lower bound"
+            );
+        }
     }
 }

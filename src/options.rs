@@ -175,6 +175,11 @@ declare_options! {
         /// (fractions allowed; 0 = off).
         #[serde(default)]
         warmup_epochs: f64 = { main: 0.0, upstream_recipe: 0.0 } => 130 set f64;
+        /// beta: weight of the augmentation consistency term, sum_n KL(p(z|y_n) || p(z|T(y_n)))
+        /// for a random small rotation, shear, scale and shift T of each training image
+        /// (images only; 0 = off, as upstream).
+        #[serde(default)]
+        augment_weight: f64 = { main: 0.0, upstream_recipe: 0.0 } => 135 set f64;
         /// 1: dynamic binarisation: each training batch's grey levels y are replaced by a fresh
         /// draw of Bernoulli(y) (Bernoulli likelihood only; evaluation uses the grey levels).
         /// Upstream trains on grey levels; most later VAE work on MNIST binarises this way.
@@ -439,6 +444,7 @@ impl Options {
             (Opt::cv_weight, self.cv_weight),
             (Opt::lambda, self.lambda),
             (Opt::warmup_epochs, self.warmup_epochs),
+            (Opt::augment_weight, self.augment_weight),
             (Opt::plateau_tol, self.plateau_tol),
         ];
         for (opt, v) in weights {
@@ -488,6 +494,10 @@ impl Options {
 
     /// Settings that do not go together, and the data each preset takes.
     fn check_combinations(&self) -> Result<()> {
+        // Also for an opts.json that sets it (the flag itself is refused by flag_use's check).
+        if self.augment_weight > 0.0 {
+            crate::flag_use::check(&[Opt::augment_weight], self)?;
+        }
         match (self.data_set, self.network) {
             (DataSet::Spiral, NetworkKind::Conv) => {
                 bail!("--network conv needs image data, not the spiral")
@@ -618,6 +628,7 @@ impl Options {
             free_bits: self.lambda,
             z_prior_mode: self.z_prior,
             cond_weight: 1.0,
+            augment_weight: self.augment_weight,
         }
     }
 

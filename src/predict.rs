@@ -191,6 +191,7 @@ pub fn lower_bound_of_rows(
         free_bits: 0.0,
         z_prior_mode: ZPriorMode::Sample,
         cond_weight: 1.0,
+        augment_weight: 0.0,
     };
     let n = y.len() / config.net.dy.max(1);
     if n == 0 {
@@ -203,7 +204,7 @@ pub fn lower_bound_of_rows(
         let chunk = scaled_chunk(config, y, (start, rows), device)?;
         let (dx, dw) = (config.net.dx, config.net.dw);
         let (eps_x, eps_w) = objective::draw_noise(&mut noise, 1, rows, dx, dw, device)?;
-        let out = objective::evaluate(net, &cfg, &chunk, &eps_x, &eps_w, false)?;
+        let out = objective::evaluate(net, &cfg, &chunk, None, &eps_x, &eps_w, false)?;
         loss += out.terms.read()?.loss;
     }
     Ok(-loss / n as f64)

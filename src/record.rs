@@ -9,7 +9,8 @@ use std::path::Path;
 
 /// Header of `metrics.csv`. Scores are empty when the data set has no labels.
 pub const METRICS_HEADER: &str = "epoch,lower_bound,rec,cond_prior,w_prior,z_prior,cv,train_acc,\
-test_acc,test_acc_hungarian,test_acc_majority,test_nmi,test_ari,seconds,clusters_used,mean_max_q";
+test_acc,test_acc_hungarian,test_acc_majority,test_nmi,test_ari,seconds,clusters_used,mean_max_q,\
+augment";
 
 /// File name of the per-epoch metrics inside a run directory.
 pub const METRICS_FILE: &str = "metrics.csv";
@@ -44,7 +45,7 @@ impl EpochRecord {
 
     /// The record's values after `epoch`, in the order and under the names of
     /// [`METRICS_HEADER`]: the one list the CSV row and the stdout line are made from.
-    fn cells(&self) -> [(&'static str, Cell); 15] {
+    fn cells(&self) -> [(&'static str, Cell); 16] {
         use Cell::*;
         let (t, s) = (&self.terms, self.test);
         [
@@ -63,6 +64,7 @@ impl EpochRecord {
             ("seconds", Seconds(self.seconds)),
             ("clusters_used", Count(self.usage.clusters_used)),
             ("mean_max_q", Real(Some(self.usage.mean_max_q))),
+            ("augment", Real(Some(t.augment))),
         ]
     }
 
@@ -100,8 +102,13 @@ impl EpochRecord {
         .iter()
         .filter_map(|&(shown, col)| value(col).map(|x| format!(" {shown} {x:.4}")))
         .collect();
+        // The augmentation term only when it was trained with (--augment-weight).
+        let aug = match v("augment") {
+            a if a > 0.0 => format!(" aug {a:.4}"),
+            _ => String::new(),
+        };
         format!(
-            "epoch {}/{epochs} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{scores} clusters {}/{k} max_q {:.3} {:.1}s",
+            "epoch {}/{epochs} lower bound {:.4} (rec {:.4} cond {:.4} w {:.4} z {:.4}) cv {:.4}{aug}{scores} clusters {}/{k} max_q {:.3} {:.1}s",
             self.epoch,
             v("lower_bound"),
             v("rec"),
@@ -116,8 +123,11 @@ impl EpochRecord {
     }
 }
 
-/// Keeps the rows of epochs `<= epoch` of an existing `metrics.csv` (without its header).
+/// Keeps the rows of epochs `<= epoch` of an existing `metrics.csv` (without its header). Rows
+/// written before a column was added (`augment`) get it empty, so that a resumed run's file
+/// stays one table.
 pub fn metrics_up_to(path: &Path, epoch: usize) -> Result<Vec<String>> {
+    let columns = METRICS_HEADER.split(',').count();
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text
@@ -129,7 +139,10 @@ pub fn metrics_up_to(path: &Path, epoch: usize) -> Result<Vec<String>> {
                 .and_then(|e| e.parse::<usize>().ok())
                 .is_some_and(|e| e <= epoch)
         })
-        .map(str::to_string)
+        .map(|l| {
+            let missing = columns.saturating_sub(l.split(',').count());
+            format!("{l}{}", ",".repeat(missing))
+        })
         .collect())
 }
 
@@ -199,6 +212,7 @@ mod tests {
                 w_prior: 0.125,
                 z_prior: 0.0625,
                 cv: 2.0,
+                augment: 0.0,
                 loss: 2.0,
             },
             train_acc: test.map(|s| s.aae),
@@ -226,7 +240,7 @@ mod tests {
         assert_eq!(
             row,
             "3,-2.000000,1.500000,0.250000,0.125000,0.062500,2.000000,0.750000,0.750000,\
-             0.500000,0.800000,0.250000,0.125000,1.235,4,0.500000"
+             0.500000,0.800000,0.250000,0.125000,1.235,4,0.500000,0.000000"
         );
         assert_eq!(
             with.line(10, 8),
@@ -237,10 +251,33 @@ mod tests {
         let without = record(None);
         assert_eq!(
             without.csv_row(),
-            "3,-2.000000,1.500000,0.250000,0.125000,0.062500,2.000000,,,,,,,1.235,4,0.500000"
+            "3,-2.000000,1.500000,0.250000,0.125000,0.062500,2.000000,,,,,,,1.235,4,0.500000,\
+             0.000000"
         );
         assert!(!without.line(10, 8).contains("acc"));
         assert_eq!(csv_lower_bound(&row), Some(-2.0));
+        // The augmentation term shows only when it was trained with.
+        assert!(!with.line(10, 8).contains("aug"));
+        let mut augmented = record(None);
+        augmented.terms.augment = 0.5;
+        assert!(augmented
+            .line(10, 8)
+            .contains("cv 2.0000 aug 0.5000 clusters"));
+        assert!(augmented.csv_row().ends_with(",0.500000"));
+    }
+
+    #[test]
+    fn rows_from_before_the_augment_column_are_padded_on_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(METRICS_FILE);
+        let old = "2,-2.000000,1.500000,0.250000,0.125000,0.062500,2.000000,,,,,,,1.235,4,0.500000";
+        let new = record(None).csv_row();
+        std::fs::write(&path, format!("{METRICS_HEADER}\n{old}\n{new}\n")).unwrap();
+        let kept = metrics_up_to(&path, 3).unwrap();
+        assert_eq!(kept, [format!("{old},"), new]);
+        assert!(kept
+            .iter()
+            .all(|r| r.split(',').count() == METRICS_HEADER.split(',').count()));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub mod stream {
     pub const PRETRAIN_QZ: u64 = 10;
     /// `--n-init`: the seeds of the restarts after the first.
     pub const RESTARTS: u64 = 11;
+    /// `--augment-weight`: the transforms T of the training images.
+    pub const AUGMENT: u64 = 12;
 }
 
 /// A tensor of i.i.d. N(0, 1) draws.

@@ -218,6 +218,11 @@ impl<'a> Run<'a> {
         let mut binarize = opts
             .binarize
             .then(|| epoch::rng(opts.seed, stream::BINARIZE, epoch));
+        // T(y) for the augmentation consistency term: images only (checked with the options).
+        let mut augment = dataset
+            .image_shape
+            .filter(|_| opts.augment_weight > 0.0)
+            .map(|shape| (shape, epoch::rng(opts.seed, stream::AUGMENT, epoch)));
         let mut cfg = opts.objective_config();
         // The terms are summed on the device and read only to report and to check for a
         // non-finite loss every GUARD_EVERY steps: no host synchronisation per step.
@@ -242,7 +247,17 @@ impl<'a> Run<'a> {
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
             let (eps_x, eps_w) =
                 objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, device)?;
-            let out = objective::evaluate(&model.net, &cfg, &y, &eps_x, &eps_w, true)?;
+            let y_aug = match &mut augment {
+                Some((shape, rng)) => {
+                    let v = y.flatten_all()?.to_vec1::<f32>()?;
+                    let range = crate::augment::AffineRange::default();
+                    let t = crate::augment::transform_batch(&v, idx.len(), *shape, &range, rng);
+                    Some(Tensor::from_vec(t, y.shape(), device)?)
+                }
+                None => None,
+            };
+            let out =
+                objective::evaluate(&model.net, &cfg, &y, y_aug.as_ref(), &eps_x, &eps_w, true)?;
             adam.step(&out.loss.backward()?)?;
             if let Some(l) = train_labels {
                 q_parts.push(out.q_z.detach());
@@ -278,6 +293,7 @@ impl<'a> Run<'a> {
                 w_prior: per_point(sum.w_prior),
                 z_prior: per_point(sum.z_prior),
                 cv: per_point(sum.cv),
+                augment: per_point(sum.augment),
                 loss: per_point(sum.loss),
             },
             q_train,

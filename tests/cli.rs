@@ -298,7 +298,7 @@ fn help_names_the_flags_a_preset_ignores_and_training_refuses_them() {
         "--data-dir" => Some("x"),
         "--n-filters" | "--n-channels" => Some("8"),
         "--input-dimension" => Some("1"),
-        "--lambda" | "--z-prior-weight" => Some("0.5"),
+        "--lambda" | "--z-prior-weight" | "--augment-weight" => Some("0.5"),
         "--z-prior" => Some("sample"),
         "--continuous" => Some("1"),
         "--svhn-extra" => None,

@@ -421,3 +421,51 @@ fn cli_trains_and_resumes_and_run_sh_translates_upstream_flags() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("-noSuchFlag"));
 }
+
+/// `--augment-weight` on small MNIST-format images: its term is logged (and only when on), one
+/// seed gives one set of numbers, and it changes training.
+#[test]
+fn augmentation_consistency_trains_reproducibly_and_logs_its_term() {
+    let d = tempfile::tempdir().unwrap();
+    // Blurry blobs at random places: images whose transforms differ.
+    let mut r = gmvae::rng::rng(9, 0);
+    let blobs = |n: usize, r: &mut gmvae::rng::StdRng| -> (Vec<u8>, Vec<u8>) {
+        use rand::Rng;
+        let mut im = Vec::with_capacity(n * 784);
+        let mut lb = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (cy, cx) = (r.random_range(6.0..22.0f32), r.random_range(6.0..22.0f32));
+            lb.push(u8::from(cx > 14.0));
+            for i in 0..784 {
+                let (y, x) = ((i / 28) as f32, (i % 28) as f32);
+                let d2 = (y - cy).powi(2) + (x - cx).powi(2);
+                im.push((255.0 * (-d2 / 18.0).exp()) as u8);
+            }
+        }
+        (im, lb)
+    };
+    let (im, lb) = blobs(300, &mut r);
+    gmvae::data::mnist::write_idx(d.path(), "train", &im, 28, 28, &lb, false).unwrap();
+    let (im, lb) = blobs(100, &mut r);
+    gmvae::data::mnist::write_idx(d.path(), "t10k", &im, 28, 28, &lb, false).unwrap();
+    let run = |id: &str, beta: f64| {
+        let mut o = Options::preset("mnist_fc").unwrap();
+        (o.data_dir, o.out_dir, o.id) = (d.path().into(), d.path().into(), id.into());
+        (o.hidden_size, o.x_size, o.w_size, o.k) = (32, 4, 2, 3);
+        (o.epoch, o.pretrain_epochs, o.visual_gen, o.dump_size) = (2, 1, 0, 10);
+        o.augment_weight = beta;
+        let s = train::train(&o.validated().unwrap(), false).unwrap();
+        numbers(&metrics(&s.run_dir))
+    };
+    let col = METRICS_HEADER
+        .split(',')
+        .position(|c| c == "augment")
+        .unwrap()
+        - 1; // `numbers` drops `seconds`, which comes before it
+    let on = run("on", 2.0);
+    assert!(on.iter().all(|row| row[col].parse::<f64>().unwrap() > 0.0));
+    assert_eq!(on, run("again", 2.0), "same seed, same numbers");
+    let off = run("off", 0.0);
+    assert!(off.iter().all(|row| row[col] == "0.000000"));
+    assert_ne!(on[0][1], off[0][1], "the term changes training");
+}

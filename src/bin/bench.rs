@@ -167,7 +167,7 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         let a = Instant::now();
         let (ex, ew) =
             objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
-        let out = objective::evaluate(&model.net, &cfg, &yt, &ex, &ew, true)?;
+        let out = objective::evaluate(&model.net, &cfg, &yt, None, &ex, &ew, true)?;
         // Read as train() does at its reporting points (here every step, before the timer
         // stops: the phase includes that synchronisation).
         let loss = out.terms.read()?.loss;
@@ -235,7 +235,15 @@ fn write_check(
     let mut noise = rng::rng(1, stream::NOISE);
     let (ex, ew) =
         objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
-    let out = objective::evaluate(&model.net, &opts.objective_config(), y, &ex, &ew, true)?;
+    let out = objective::evaluate(
+        &model.net,
+        &opts.objective_config(),
+        y,
+        None,
+        &ex,
+        &ew,
+        true,
+    )?;
     let v = out.terms.read()?;
     let training_loss = out.loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
     let terms = [
