@@ -20,7 +20,8 @@ pub struct AffineRange {
 }
 
 impl Default for AffineRange {
-    /// Small pose changes that keep a digit's identity (a 6 rotated by 20 degrees is a 6).
+    /// Small pose changes that keep a digit's identity (a 6 turned by 15 degrees is still a 6;
+    /// turned by 180 it would be a 9).
     fn default() -> Self {
         Self {
             rotate: 15.0,

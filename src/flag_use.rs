@@ -40,9 +40,7 @@ pub fn unused(opt: Opt, o: &Options) -> Option<String> {
         Opt::visual_gen if o.data_set == DataSet::Table && o.visual_gen > 0 => {
             "a table has no images to draw".to_string()
         }
-        Opt::augment_weight if matches!(o.data_set, DataSet::Spiral | DataSet::Table) => {
-            "it transforms images, and this data has none".to_string()
-        }
+        Opt::augment_weight if !o.has_images() => crate::options::NO_IMAGES_TO_AUGMENT.to_string(),
         Opt::lambda if o.objective == ObjectiveKind::V1 => {
             "it is the v2 objective's free-bits threshold (--objective v2)".to_string()
         }

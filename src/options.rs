@@ -494,9 +494,13 @@ impl Options {
 
     /// Settings that do not go together, and the data each preset takes.
     fn check_combinations(&self) -> Result<()> {
-        // Also for an opts.json that sets it (the flag itself is refused by flag_use's check).
-        if self.augment_weight > 0.0 {
-            crate::flag_use::check(&[Opt::augment_weight], self)?;
+        // Also for an opts.json that sets it (flag_use refuses the flag with the same words).
+        if self.augment_weight > 0.0 && !self.has_images() {
+            bail!(
+                "{} does nothing for the {} preset: {NO_IMAGES_TO_AUGMENT}",
+                Opt::augment_weight.long(),
+                self.preset
+            );
         }
         match (self.data_set, self.network) {
             (DataSet::Spiral, NetworkKind::Conv) => {
@@ -632,6 +636,11 @@ impl Options {
         }
     }
 
+    /// Whether the data are images (what `--augment-weight` transforms).
+    pub fn has_images(&self) -> bool {
+        !matches!(self.data_set, DataSet::Spiral | DataSet::Table)
+    }
+
     /// Adam's settings.
     pub fn adam_config(&self) -> crate::optim::AdamConfig {
         crate::optim::AdamConfig {
@@ -641,6 +650,9 @@ impl Options {
         }
     }
 }
+
+/// Why `--augment-weight` does nothing without images.
+pub const NO_IMAGES_TO_AUGMENT: &str = "it transforms images, and this data has none";
 
 /// `--id` must name one new folder under `--out-dir`: not empty, not `.` or `..`, no path
 /// separators or control characters (the run would otherwise write into `--out-dir` itself, its

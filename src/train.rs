@@ -42,6 +42,15 @@ pub fn warmup_weight(warmup_epochs: f64, step: usize, steps: usize) -> f64 {
     }
 }
 
+/// T(y): each image of the batch `y` `[N, C*H*W]` through its own random transform
+/// ([`crate::augment`]), on `y`'s device.
+fn transformed(y: &Tensor, shape: [usize; 3], rng: &mut crate::rng::StdRng) -> Result<Tensor> {
+    let v = y.flatten_all()?.to_vec1::<f32>()?;
+    let range = crate::augment::AffineRange::default();
+    let t = crate::augment::transform_batch(&v, y.dim(0)?, shape, &range, rng);
+    Ok(Tensor::from_vec(t, y.shape(), y.device())?)
+}
+
 /// The run directory for `opts`.
 pub fn run_dir(opts: &Options) -> PathBuf {
     opts.out_dir.join(&opts.id)
@@ -247,15 +256,10 @@ impl<'a> Run<'a> {
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
             let (eps_x, eps_w) =
                 objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, device)?;
-            let y_aug = match &mut augment {
-                Some((shape, rng)) => {
-                    let v = y.flatten_all()?.to_vec1::<f32>()?;
-                    let range = crate::augment::AffineRange::default();
-                    let t = crate::augment::transform_batch(&v, idx.len(), *shape, &range, rng);
-                    Some(Tensor::from_vec(t, y.shape(), device)?)
-                }
-                None => None,
-            };
+            let y_aug = augment
+                .as_mut()
+                .map(|(shape, rng)| transformed(&y, *shape, rng))
+                .transpose()?;
             let out =
                 objective::evaluate(&model.net, &cfg, &y, y_aug.as_ref(), &eps_x, &eps_w, true)?;
             adam.step(&out.loss.backward()?)?;
