@@ -44,7 +44,7 @@ pub fn unused(opt: Opt, o: &Options) -> Option<String> {
         Opt::lambda if o.objective == ObjectiveKind::V1 => {
             "it is the v2 objective's free-bits threshold (--objective v2)".to_string()
         }
-        Opt::z_prior_weight | Opt::z_prior if o.objective == ObjectiveKind::V2 => {
+        Opt::z_prior_weight if o.objective == ObjectiveKind::V2 => {
             "the v2 objective weights its z-prior by --cv-weight".to_string()
         }
         _ => return None,

@@ -28,7 +28,8 @@ pub enum ObjectiveKind {
     V2,
 }
 
-/// Which KL to z's uniform prior the gradient follows (v1).
+/// Which KL to z's uniform prior the gradient follows (v1: q(z|y), weighted by eta; v2:
+/// p(z|x,w), weighted by alpha).
 #[derive(
     Debug,
     Clone,
@@ -45,7 +46,8 @@ pub enum ZPriorMode {
     /// The ELBO's term, per data point: `sum_n KL(q(z|y_n) || U)` (paper eq. 5, upstream).
     #[default]
     Sample,
-    /// The batch marginal: `N * KL(mean_n q(z|y_n) || U)`. The per-point term equals this plus
+    /// The batch marginal: `N * KL(mean_n q(z|y_n) || U)` (v2: of p(z|x,w), averaged over the
+    /// M samples). The per-point term equals this plus
     /// the mutual information I(y; z) (Hoffman & Johnson's "ELBO surgery"), so dropping the
     /// latter stops the prior from pulling every point's q(z|y) to uniform while still pushing
     /// the components' total usage to uniform.
@@ -208,7 +210,8 @@ pub fn z_prior(log_pi: &Tensor, m: usize) -> Result<Tensor> {
     (log_pi.exp()? * (log_pi + k.ln())?)?.sum_all()? / m as f64
 }
 
-/// Marginal z-prior `N * KL(mean_n pi_n || Uniform(K))` of the batch posteriors `pi` `[N, K]`.
+/// Marginal z-prior `R * KL(mean_r pi_r || Uniform(K))` of the posteriors `pi` `[R, K]` (R = N
+/// rows of q(z|y), or M*N of p(z|x,w)).
 pub fn z_prior_marginal(pi: &Tensor) -> Result<Tensor> {
     let (n, k) = pi.dims2()?;
     let mean = pi.mean(0)?;
@@ -328,7 +331,12 @@ pub fn evaluate(
                 .gt(cfg.free_bits)?
                 .to_dtype(lz.dtype())?
                 .detach();
-            let loss = (base + (&lz * &gate)?.affine(cfg.cv_weight, 0.0)?)?;
+            // The marginal mode keeps the gate on the per-point KL (lambda is per point).
+            let lz_grad = match cfg.z_prior_mode {
+                ZPriorMode::Sample => lz.clone(),
+                ZPriorMode::Marginal => (z_prior_marginal(&p)? / m as f64)?,
+            };
+            let loss = (base + (&lz_grad * &gate)?.affine(cfg.cv_weight, 0.0)?)?;
             (cond, lz, loss, p.narrow(0, 0, n)?, 1.0)
         }
     };
@@ -766,6 +774,43 @@ mod tests {
         assert!(zm <= bv.z_prior + 1e-6, "marginal KL <= mean per-point KL");
         let expect = bv.loss - bv.z_prior + zm;
         assert!((s(marg.loss) - expect).abs() < 1e-3);
+    }
+
+    #[test]
+    fn v2_marginal_mode_changes_only_the_gradient_objective() {
+        let model = tiny_model(false);
+        let dev = Device::Cpu;
+        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
+        let mut r = crate::rng::rng(6, 0);
+        let (ex, ew) = draw_noise(&mut r, 1, 4, 2, 2, &dev).unwrap();
+        let run = |mode: ZPriorMode| {
+            let cfg = ObjectiveConfig {
+                kind: ObjectiveKind::V2,
+                n_mc: 1,
+                z_prior_weight: 1.0,
+                cv_weight: 2.0,
+                free_bits: 0.0,
+                z_prior_mode: mode,
+                cond_weight: 1.0,
+                augment_weight: 0.0,
+            };
+            evaluate(&model, &cfg, &y, None, &ex, &ew, false).unwrap()
+        };
+        let (sample, marg) = (run(ZPriorMode::Sample), run(ZPriorMode::Marginal));
+        let t = sample.terms.read().unwrap();
+        assert_eq!(
+            marg.terms.read().unwrap(),
+            t,
+            "the logged terms stay the ELBO's"
+        );
+        // M = 1: q_z holds p(z|x,w) of every row.
+        let zm = s(z_prior_marginal(&sample.q_z).unwrap());
+        assert!(zm <= t.z_prior + 1e-6, "marginal KL <= summed per-point KL");
+        let expect = s(sample.loss) + 2.0 * (zm - t.z_prior);
+        assert!(
+            (s(marg.loss) - expect).abs() < 1e-3,
+            "alpha weights the marginal KL"
+        );
     }
 
     #[test]

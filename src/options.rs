@@ -165,9 +165,10 @@ declare_options! {
         /// Train on the first N training points only (quick checks).
         #[serde(default)]
         train_size: Option<usize> = { main: None } => 400 some usize;
-        /// z-prior KL the gradient follows (v1): sample = per point, the ELBO's (upstream);
-        /// marginal = KL of the batch's mean q(z|y) to uniform (balances component usage without
-        /// flattening each point's q(z|y)). The logged lower bound is always the ELBO.
+        /// z-prior KL the gradient follows: sample = per point, the ELBO's (upstream);
+        /// marginal = KL of the batch's mean cluster posterior to uniform (balances component
+        /// usage without flattening each point's posterior). v1: of q(z|y), weighted by eta;
+        /// v2: of p(z|x,w), weighted by alpha. The logged lower bound is always the ELBO.
         #[serde(default)]
         z_prior: ZPriorMode = { main: ZPriorMode::Sample, upstream_recipe: ZPriorMode::Sample }
             => 120 set ZPriorMode;

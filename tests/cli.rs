@@ -365,9 +365,14 @@ fn flags_that_do_nothing_are_refused_with_the_reason() {
             "v2",
         ),
         (
-            &["mnist_fc", "--z-prior", "marginal"],
-            "--z-prior",
+            &["mnist_fc", "--z-prior-weight", "2"],
+            "--z-prior-weight",
             "--cv-weight",
+        ),
+        (
+            &["spiral", "--augment-weight", "1"],
+            "--augment-weight",
+            "transforms images",
         ),
         (
             &["svhn", "--z-prior-weight", "2"],
@@ -375,9 +380,9 @@ fn flags_that_do_nothing_are_refused_with_the_reason() {
             "--cv-weight",
         ),
         (
-            &["svhn", "--z-prior", "marginal"],
-            "--z-prior",
-            "--cv-weight",
+            &["table", "--data", "t.csv", "--augment-weight", "1"],
+            "--augment-weight",
+            "transforms images",
         ),
         (
             &["spiral", "--input-dimension", "2"],
