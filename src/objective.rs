@@ -47,10 +47,9 @@ pub enum ZPriorMode {
     #[default]
     Sample,
     /// The batch marginal: `N * KL(mean_n q(z|y_n) || U)` (v2: of p(z|x,w), averaged over the
-    /// M samples). The per-point term equals this plus
-    /// the mutual information I(y; z) (Hoffman & Johnson's "ELBO surgery"), so dropping the
-    /// latter stops the prior from pulling every point's q(z|y) to uniform while still pushing
-    /// the components' total usage to uniform.
+    /// M samples). The per-point term equals this plus the mutual information I(y; z) (Hoffman
+    /// & Johnson's "ELBO surgery"), so dropping the latter stops the prior from pulling every
+    /// point's posterior to uniform while still pushing the components' total usage to uniform.
     Marginal,
 }
 
