@@ -703,13 +703,18 @@ mod tests {
         gmvae_models::Gmvae::new(cfg, vb).unwrap()
     }
 
+    /// A batch of 4 rows of the tiny model's 6 values and its noise (M = 1, Dx = Dw = 2).
+    fn tiny_batch(seed: u64) -> (Tensor, Tensor, Tensor) {
+        let dev = Device::Cpu;
+        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
+        let (ex, ew) = draw_noise(&mut crate::rng::rng(seed, 0), 1, 4, 2, 2, &dev).unwrap();
+        (y, ex, ew)
+    }
+
     #[test]
     fn v2_free_bits_gate_the_z_prior() {
         let model = tiny_model(false);
-        let dev = Device::Cpu;
-        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
-        let mut r = crate::rng::rng(3, 0);
-        let (ex, ew) = draw_noise(&mut r, 1, 4, 2, 2, &dev).unwrap();
+        let (y, ex, ew) = tiny_batch(3);
         let loss = |alpha: f64, lambda: f64| {
             let cfg = ObjectiveConfig {
                 kind: ObjectiveKind::V2,
@@ -741,10 +746,7 @@ mod tests {
     #[test]
     fn warm_up_and_marginal_mode_change_only_the_gradient_objective() {
         let model = tiny_model(true);
-        let dev = Device::Cpu;
-        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
-        let mut r = crate::rng::rng(4, 0);
-        let (ex, ew) = draw_noise(&mut r, 1, 4, 2, 2, &dev).unwrap();
+        let (y, ex, ew) = tiny_batch(4);
         let run = |mode: ZPriorMode, cond_weight: f64| {
             let cfg = ObjectiveConfig {
                 kind: ObjectiveKind::V1,
@@ -778,10 +780,7 @@ mod tests {
     #[test]
     fn v2_marginal_mode_changes_only_the_gradient_objective() {
         let model = tiny_model(false);
-        let dev = Device::Cpu;
-        let y = Tensor::rand(0f32, 1f32, (4, 6), &dev).unwrap();
-        let mut r = crate::rng::rng(6, 0);
-        let (ex, ew) = draw_noise(&mut r, 1, 4, 2, 2, &dev).unwrap();
+        let (y, ex, ew) = tiny_batch(6);
         let run = |mode: ZPriorMode| {
             let cfg = ObjectiveConfig {
                 kind: ObjectiveKind::V2,
