@@ -55,6 +55,17 @@ pub fn gather(
     binarize: Option<&mut StdRng>,
     device: &Device,
 ) -> Result<Tensor> {
+    let v = gather_rows(split, idx, dy, binarize);
+    Ok(Tensor::from_vec(v, (idx.len(), dy), device)?)
+}
+
+/// [`gather`]'s batch on the host, row after row (`B * Dy` values).
+pub fn gather_rows(
+    split: &Split,
+    idx: &[usize],
+    dy: usize,
+    binarize: Option<&mut StdRng>,
+) -> Vec<f32> {
     let mut v = Vec::with_capacity(idx.len() * dy);
     for &i in idx {
         v.extend_from_slice(&split.y[i * dy..(i + 1) * dy]);
@@ -62,7 +73,7 @@ pub fn gather(
     if let Some(rng) = binarize {
         binarize_in_place(&mut v, rng);
     }
-    Ok(Tensor::from_vec(v, (idx.len(), dy), device)?)
+    v
 }
 
 /// Dynamic binarisation: each grey level p in [0, 1] becomes 1 with probability p, else 0.

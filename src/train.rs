@@ -42,13 +42,19 @@ pub fn warmup_weight(warmup_epochs: f64, step: usize, steps: usize) -> f64 {
     }
 }
 
-/// T(y): each image of the batch `y` `[N, C*H*W]` through its own random transform
-/// ([`crate::augment`]), on `y`'s device.
-fn transformed(y: &Tensor, shape: [usize; 3], rng: &mut crate::rng::StdRng) -> Result<Tensor> {
-    let v = y.flatten_all()?.to_vec1::<f32>()?;
+/// T(y): each of the `n` images of the host batch `y` (`n * C*H*W` values) through its own
+/// random transform ([`crate::augment`]), as an `[n, C*H*W]` tensor on `device`. It works on
+/// the host rows so that a step never reads its batch back from the device.
+fn transformed(
+    y: &[f32],
+    n: usize,
+    shape: [usize; 3],
+    rng: &mut crate::rng::StdRng,
+    device: &Device,
+) -> Result<Tensor> {
     let range = crate::augment::AffineRange::default();
-    let t = crate::augment::transform_batch(&v, y.dim(0)?, shape, &range, rng);
-    Ok(Tensor::from_vec(t, y.shape(), y.device())?)
+    let t = crate::augment::transform_batch(y, n, shape, &range, rng);
+    Ok(Tensor::from_vec(t, (n, y.len() / n.max(1)), device)?)
 }
 
 /// The run directory for `opts`.
@@ -252,14 +258,15 @@ impl<'a> Run<'a> {
             hooks: self.hooks,
         };
         epoch::run(&order, b, steps, epoch, Some(&watch), |s, idx, read| {
-            let y = epoch::gather(train, idx, dy, binarize.as_mut(), device)?;
+            let rows = epoch::gather_rows(train, idx, dy, binarize.as_mut());
             cfg.cond_weight = warmup_weight(opts.warmup_epochs, (epoch - 1) * steps + s, steps);
             let (eps_x, eps_w) =
                 objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, device)?;
             let y_aug = augment
                 .as_mut()
-                .map(|(shape, rng)| transformed(&y, *shape, rng))
+                .map(|(shape, rng)| transformed(&rows, idx.len(), *shape, rng, device))
                 .transpose()?;
+            let y = Tensor::from_vec(rows, (idx.len(), dy), device)?;
             let out =
                 objective::evaluate(&model.net, &cfg, &y, y_aug.as_ref(), &eps_x, &eps_w, true)?;
             adam.step(&out.loss.backward()?)?;

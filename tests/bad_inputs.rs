@@ -2294,6 +2294,48 @@ fn bench_cases(cases: &mut Vec<Case>) {
         os(&["--gpu", "spiral"]),
         &["--gpu"],
     ));
+    cases.push(err(
+        "bench --augment-weight on spiral",
+        BENCH,
+        os(&["--augment-weight", "1", "spiral"]),
+        &["--augment-weight", "spiral", "no images"],
+    ));
+    cases.push(err(
+        "bench --augment-weight nan",
+        BENCH,
+        os(&["--augment-weight", "nan", "mnist_fc"]),
+        &["--augment-weight", "NaN"],
+    ));
+    cases.push(err(
+        "bench --augment-weight with --peer",
+        BENCH,
+        os(&["--peer", "--augment-weight", "1", "mnist_fc"]),
+        &["--augment-weight", "--peer"],
+    ));
+    cases.push(err(
+        "bench -K 0",
+        BENCH,
+        os(&["-K", "0", "mnist_fc"]),
+        &["-K", "0"],
+    ));
+    cases.push(ok(
+        "bench mnist_fc, own recipe, K 3, augmentation (valid, tiny)",
+        BENCH,
+        os(&[
+            "--steps",
+            "20",
+            "--warmup",
+            "1",
+            "--batch",
+            "4",
+            "--own-recipe",
+            "-K",
+            "3",
+            "--augment-weight",
+            "2",
+            "mnist_fc",
+        ]),
+    ));
     cases.push(ok(
         "bench spiral (valid, tiny)",
         BENCH,

@@ -414,6 +414,18 @@ fn flags_that_do_nothing_are_refused_with_the_reason() {
         ],
         &["gmvae", "svhn", "--lambda", "0.1"],
         &["gmvae", "mnist_fc", "--objective", "v2", "--lambda", "0.1"],
+        // The K = 10 recipe of the eleventh ablation: v2 (the preset's) with the marginal
+        // z-prior and the augmentation term.
+        &[
+            "gmvae",
+            "mnist_fc",
+            "--z-prior",
+            "marginal",
+            "--cv-weight",
+            "5",
+            "--augment-weight",
+            "10",
+        ],
         &["gmvae", "spiral", "--visualise2d", "1", "--save-model", "1"],
         &[
             "gmvae",

@@ -46,6 +46,15 @@ impl Preset {
             Preset::Svhn => (3072, Some([3, 32, 32])),
         }
     }
+
+    /// The shape of the preset's images (the fc preset's data are 28 x 28 images too).
+    fn images(self) -> Option<[usize; 3]> {
+        match self {
+            Preset::Spiral => None,
+            Preset::MnistFc | Preset::Mnist => Some([1, 28, 28]),
+            Preset::Svhn => Some([3, 32, 32]),
+        }
+    }
 }
 
 /// Times gmvae's training step (the calls `train()` makes) on random data of each preset's
@@ -80,6 +89,18 @@ struct Args {
     /// Run our step on CUDA device 0 (the peer then runs on CUDA too).
     #[arg(long)]
     gpu: bool,
+    /// Time the preset's own recipe (its networks and objective, as `gmvae <preset>` trains)
+    /// instead of upstream's, which the peer implements. Not with --peer.
+    #[arg(long, conflicts_with = "peer")]
+    own_recipe: bool,
+    /// Number of components K [default: the recipe's]. Not with --peer.
+    #[arg(short = 'K', long = "k", conflicts_with = "peer")]
+    k: Option<usize>,
+    /// Also time the augmentation consistency term with this weight (`gmvae --augment-weight`):
+    /// each step transforms its images on the host and runs the recognition nets on them too.
+    /// Image presets only; not with --peer, which has no such term.
+    #[arg(long, conflicts_with = "peer")]
+    augment_weight: Option<f64>,
 }
 
 /// Median of the measured steps, in ms.
@@ -111,18 +132,62 @@ struct Ours {
     flops: f64,
     phases: Phases,
     peak_rss_mib: Option<f64>,
+    /// What was timed: whose recipe, K, and the augmentation term's weight.
+    recipe: String,
 }
 
-fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
-    // Upstream's networks and objective (the peer implements them; the `mnist_fc` preset's own
-    // recipe trains a smaller network with v2), with the preset's optimiser.
+/// The options a preset's step is timed with: upstream's networks and objective (the peer
+/// implements them; the `mnist_fc` preset's own recipe trains a smaller network with v2) with
+/// the preset's optimiser, or, with --own-recipe, what `gmvae <preset>` trains; then --batch,
+/// -K and --augment-weight.
+fn bench_options(preset: Preset, args: &Args, device: &Device) -> Result<Options> {
     let ours = Options::preset(preset.name())?;
-    let mut opts = Options::upstream(preset.name())?;
+    let mut opts = if args.own_recipe {
+        ours.clone()
+    } else {
+        Options::upstream(preset.name())?
+    };
     (opts.adam_reset, opts.learning_rate) = (ours.adam_reset, ours.learning_rate);
     opts.gpu = u8::from(!device.is_cpu());
     if let Some(b) = args.batch {
         opts.batch_size = b;
     }
+    if let Some(k) = args.k {
+        opts.k = k;
+    }
+    if let Some(beta) = args.augment_weight {
+        opts.augment_weight = beta;
+    }
+    Ok(opts)
+}
+
+/// What a preset's row timed, for the notes under the table.
+fn recipe_note(args: &Args, opts: &Options) -> String {
+    format!(
+        "{} recipe ({:?} objective, K = {}, H = {}), augmentation consistency {}",
+        if args.own_recipe {
+            "its own"
+        } else {
+            "upstream's"
+        },
+        opts.objective,
+        opts.k,
+        opts.hidden_size,
+        match args.augment_weight {
+            Some(beta) => format!("B = {beta}"),
+            None => "off".into(),
+        }
+    )
+}
+
+fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
+    let opts = bench_options(preset, args, device)?;
+    // T(y)'s image shape and generator, when the augmentation is timed (`run` checked that the
+    // preset has images).
+    let mut augment = preset
+        .images()
+        .filter(|_| opts.augment_weight > 0.0)
+        .map(|shape| (shape, rng::rng(0, stream::AUGMENT)));
     let (dy, shape) = preset.data_shape();
     let b = opts.batch_size;
     let mut r = rng::rng(0, stream::DATA);
@@ -147,7 +212,7 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
     }
     let mut adam = Adam::new(model.trainable(), opts.adam_config())?;
     let cfg = opts.objective_config();
-    let yt = candle_core::Tensor::from_vec(y, (b, dy), device)?;
+    let yt = candle_core::Tensor::from_vec(y.clone(), (b, dy), device)?;
     let check = if args.peer {
         let path = std::env::temp_dir().join(format!(
             "gmvae-bench-{}-{}.safetensors",
@@ -167,7 +232,16 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         let a = Instant::now();
         let (ex, ew) =
             objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
-        let out = objective::evaluate(&model.net, &cfg, &yt, None, &ex, &ew, true)?;
+        // As train() makes T(y): from the host rows, a fresh transform per image and step.
+        let y_aug = match augment.as_mut() {
+            Some((shape, r)) => {
+                let range = gmvae::augment::AffineRange::default();
+                let t = gmvae::augment::transform_batch(&y, b, *shape, &range, r);
+                Some(candle_core::Tensor::from_vec(t, (b, dy), device)?)
+            }
+            None => None,
+        };
+        let out = objective::evaluate(&model.net, &cfg, &yt, y_aug.as_ref(), &ex, &ew, true)?;
         // Read as train() does at its reporting points (here every step, before the timer
         // stops: the phase includes that synchronisation).
         let loss = out.terms.read()?.loss;
@@ -213,6 +287,7 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
             optimizer: median(opt),
         },
         peak_rss_mib: machine::peak_rss_mib(),
+        recipe: recipe_note(args, &opts),
     })
 }
 
@@ -395,6 +470,12 @@ fn run(args: Args) -> Result<()> {
     if let Some(b) = args.batch {
         limits::at_most("--batch", b, limits::MAX_BATCH)?;
     }
+    if let Some(k) = args.k {
+        limits::count("-K", k, limits::MAX_K)?;
+    }
+    if let Some(beta) = args.augment_weight {
+        limits::weight("--augment-weight", beta, 0.0, 1e6)?;
+    }
     if args.steps < 20 {
         bail!(
             "--steps must be at least 20 (the median of >= 20 steps), found {}",
@@ -418,6 +499,14 @@ fn run(args: Args) -> Result<()> {
     } else {
         args.presets.clone()
     };
+    if args.augment_weight.is_some() {
+        if let Some(p) = presets.iter().find(|p| p.images().is_none()) {
+            bail!(
+                "--augment-weight: the {} preset has no images to transform",
+                p.name()
+            );
+        }
+    }
     let load_before = machine::load_average();
     let cores = args
         .threads
@@ -464,8 +553,9 @@ fn run(args: Args) -> Result<()> {
             table_row(p, &args, &ours, theirs.as_ref(), peak_gflops, copy_bw)
         );
         notes.push(format!(
-            "{}: {} parameters, {:.3} GFLOP per step{}",
+            "{}: {}, {} parameters, {:.3} GFLOP per step{}",
             p.name(),
+            ours.recipe,
             ours.params,
             ours.flops * 1e-9,
             if reset {
