@@ -239,6 +239,12 @@ declare_options! {
                 ..Default::default()
             })
         };
+        /// The opts.json format: 2 since the v2 objective honours `z_prior`. A file without it
+        /// is format 1; the oldest of those are of binaries whose v2 ignored the field (and
+        /// carried the then-default `marginal` unused), and [`Options::read`] reads such a run
+        /// as what it trained.
+        #[serde(default = "legacy_format")]
+        format: u32 = { main: OPTS_FORMAT };
     }
     flags {
         /// Accepted for upstream compatibility: the latent dump is written every epoch anyway.
@@ -310,6 +316,14 @@ fn default_plateau_tol() -> f64 {
 }
 
 // opts.json leaves out `n_init` when it is 1: a single run's files are as before restarts existed.
+/// The opts.json format this binary writes (see the `format` field).
+pub const OPTS_FORMAT: u32 = 2;
+
+/// The format of an opts.json written before the field existed.
+fn legacy_format() -> u32 {
+    1
+}
+
 fn default_n_init() -> usize {
     1
 }
@@ -572,8 +586,23 @@ impl Options {
                 path.display()
             )
         })?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a gmvae opts.json", path.display()))
+        let not_opts = || format!("{} is not a gmvae opts.json", path.display());
+        let v: serde_json::Value = serde_json::from_str(&text).with_context(not_opts)?;
+        // Written before v2 honoured `z_prior`: no `format`, and no `augment_weight`, which
+        // came one commit earlier (from then on the field was `sample` for v2 unless given).
+        let v2_ignored_z_prior = v.get("format").is_none() && v.get("augment_weight").is_none();
+        let o: Self = serde_json::from_value(v).with_context(not_opts)?;
+        Ok(o.upgraded(v2_ignored_z_prior))
+    }
+
+    /// These options in today's format, training what the run they were written for trained.
+    fn upgraded(mut self, v2_ignored_z_prior: bool) -> Self {
+        if v2_ignored_z_prior && self.objective == ObjectiveKind::V2 {
+            // That v2 followed the per-point z-prior, whatever the field said.
+            self.z_prior = ZPriorMode::Sample;
+        }
+        self.format = OPTS_FORMAT;
+        self
     }
 
     /// These options once [`Options::validate`] has passed them.
@@ -715,6 +744,45 @@ mod tests {
                 assert_eq!(read, serde_json::Value::String(w.clone()), "{field}");
             }
         }
+    }
+
+    #[test]
+    fn old_v2_runs_read_as_the_per_point_z_prior_they_trained() {
+        let d = tempfile::tempdir().unwrap();
+        let mut o = Options::preset("mnist_fc").unwrap();
+        o.z_prior = ZPriorMode::Marginal;
+        let read_back = |o: &Options, edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = serde_json::to_value(o).unwrap();
+            edit(&mut v);
+            std::fs::write(d.path().join(Options::FILE), v.to_string()).unwrap();
+            Options::read(d.path()).unwrap()
+        };
+        // Today's file: v2 with the marginal z-prior, as written.
+        let now = read_back(&o, &|_| {});
+        assert_eq!(
+            (now.z_prior, now.format),
+            (ZPriorMode::Marginal, OPTS_FORMAT)
+        );
+        // The oldest files (neither key): their v2 ignored the field.
+        let old = read_back(&o, &|v| {
+            let m = v.as_object_mut().unwrap();
+            m.remove("format");
+            m.remove("augment_weight");
+        });
+        assert_eq!((old.z_prior, old.format), (ZPriorMode::Sample, OPTS_FORMAT));
+        // Files of the binaries in between (augment_weight, no format) honoured it.
+        let between = read_back(&o, &|v| {
+            v.as_object_mut().unwrap().remove("format");
+        });
+        assert_eq!(between.z_prior, ZPriorMode::Marginal);
+        // v1 always honoured it.
+        o.objective = ObjectiveKind::V1;
+        let v1 = read_back(&o, &|v| {
+            let m = v.as_object_mut().unwrap();
+            m.remove("format");
+            m.remove("augment_weight");
+        });
+        assert_eq!(v1.z_prior, ZPriorMode::Marginal);
     }
 
     #[test]

@@ -160,6 +160,20 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
             };
             network.push_str(&format!(", {mode} z-prior eta {}", opts.z_prior_weight));
         }
+        // v2's z-prior mode (its weight is alpha, named above).
+        if opts.objective == gmvae::objective::ObjectiveKind::V2 && opts.z_prior != p.z_prior {
+            network.push_str(match opts.z_prior {
+                gmvae::objective::ZPriorMode::Sample => ", per-point z-prior",
+                gmvae::objective::ZPriorMode::Marginal => ", marginal z-prior",
+            });
+        }
+        if opts.augment_weight != p.augment_weight {
+            network.push_str(&if opts.augment_weight > 0.0 {
+                format!(", augmentation B {}", opts.augment_weight)
+            } else {
+                ", no augmentation".to_string()
+            });
+        }
         match (&opts.init_from, opts.pretrain_epochs) {
             (Some(_), _) => network.push_str(&format!(", {}", start(&opts))),
             (None, n) if n == p.pretrain_epochs => {}
