@@ -194,7 +194,12 @@ fn adam_reset_defaults_to_the_presets_and_takes_0_or_1() {
             fc.x_size,
             fc.pretrain_epochs
         ),
-        (ObjectiveKind::V2, 0.0, 1.0, 10, 20)
+        (ObjectiveKind::V2, 0.0, 5.0, 10, 20)
+    );
+    // The eleventh ablation's K = 10 recipe: the marginal z-prior and augmentation consistency.
+    assert_eq!(
+        (fc.z_prior, fc.augment_weight),
+        (ZPriorMode::Marginal, 10.0)
     );
     // --upstream-recipe is upstream's preset too: its network and objective on mnist_fc.
     let up = o(&["gmvae", "mnist_fc", "--upstream-recipe"]);
@@ -203,6 +208,7 @@ fn adam_reset_defaults_to_the_presets_and_takes_0_or_1() {
         (ObjectiveKind::V1, 0.4, 200, 0)
     );
     assert!(up.adam_reset && up.learning_rate == 1e-4 && up.z_prior == ZPriorMode::Sample);
+    assert_eq!(up.augment_weight, 0.0);
     // Flags given with it still override.
     assert_eq!(
         o(&["gmvae", "mnist_fc", "--upstream-recipe", "--x-size", "10"]).x_size,
@@ -283,7 +289,7 @@ fn every_presets_help_shows_the_values_it_trains_with() {
         "(-learningRate) [default: 0.0003]",
         "(-batchSize) [default: 50]",
         "(-hiddenSize) [default: 1000]",
-        "(-cvWeight) [default: 1.0]",
+        "(-cvWeight) [default: 5.0]",
         "(-xSize) [default: 10]",
     ] {
         assert!(help.contains(shown), "{shown} not in\n{help}");

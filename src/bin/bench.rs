@@ -96,9 +96,10 @@ struct Args {
     /// Number of components K [default: the recipe's]. Not with --peer.
     #[arg(short = 'K', long = "k", conflicts_with = "peer")]
     k: Option<usize>,
-    /// Also time the augmentation consistency term with this weight (`gmvae --augment-weight`):
-    /// each step transforms its images on the host and runs the recognition nets on them too.
-    /// Image presets only; not with --peer, which has no such term.
+    /// The augmentation consistency term's weight (`gmvae --augment-weight`) [default: the
+    /// recipe's: 0 for upstream's, 10 for `mnist_fc`'s own]: each step then transforms its
+    /// images on the host and runs the recognition nets on them too. Image presets only; not
+    /// with --peer, which has no such term.
     #[arg(long, conflicts_with = "peer")]
     augment_weight: Option<f64>,
 }
@@ -173,9 +174,10 @@ fn recipe_note(args: &Args, opts: &Options) -> String {
         opts.objective,
         opts.k,
         opts.hidden_size,
-        match args.augment_weight {
-            Some(beta) => format!("B = {beta}"),
-            None => "off".into(),
+        if opts.augment_weight > 0.0 {
+            format!("B = {}", opts.augment_weight)
+        } else {
+            "off".into()
         }
     )
 }
