@@ -292,8 +292,8 @@ pub(crate) enum Layer {
     /// persistent Adam at lr 3e-4. Each part counts: v1 from the same start reaches 0.82 in 19
     /// epochs, v2 0.89 in 10; v2 after 3 autoencoder epochs 0.79; the diagonal mixture on
     /// upstream's Dx = 200 codes starts at 0.61-0.66 against 0.79 on Dx = 10.
-    /// Since the eleventh ablation (session 17) the z-prior is the batch marginal's KL with
-    /// alpha = 5 and the augmentation consistency term has B = 10: on the 10k-image screen
+    /// Since session 17 (eleventh and twelfth ablations) the z-prior is the batch marginal's KL
+    /// with alpha = 5 and the augmentation consistency term has B = 10: on the 10k-image screen
     /// K = 10 went from 0.706 to 0.831 (Hungarian, 4 seeds) and K = 16 from 0.774 to 0.859
     /// (AAE rule, 2 seeds), for about 1.5x the cost of a step.
     fc_recipe,
@@ -322,7 +322,6 @@ fn default_plateau_tol() -> f64 {
     1e-3
 }
 
-// opts.json leaves out `n_init` when it is 1: a single run's files are as before restarts existed.
 /// The opts.json format this binary writes (see the `format` field).
 pub const OPTS_FORMAT: u32 = 2;
 
@@ -331,6 +330,7 @@ fn legacy_format() -> u32 {
     1
 }
 
+// opts.json leaves out `n_init` when it is 1: a single run's files are as before restarts existed.
 fn default_n_init() -> usize {
     1
 }
