@@ -69,6 +69,11 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
             ..Options::upstream("mnist_fc").unwrap()
         }
     });
+    run_dir(d.path(), "old", 2, 0.45, |o| {
+        (o.cv_weight, o.augment_weight) = (1.0, 0.0);
+        o.z_prior = gmvae::objective::ZPriorMode::Sample;
+    });
+    run_dir(d.path(), "b3", 2, 0.4, |o| o.augment_weight = 3.0);
     run_dir(d.path(), "ft", 2, 0.85, |o| {
         o.pretrain_epochs = 0;
         o.init_from = Some(gmvae::options::InitFrom {
@@ -101,12 +106,21 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     // The kept restart of --n-init 3 is not one seed's start: its own row.
     assert!(row("| fc, lr 3e-4, best bound of 3 restarts | 16 | 1 |").contains("95.00"));
     assert!(row("| fc, lr 3e-4, best agreement of 5 restarts | 16 | 1 |").contains("96.00"));
-    // Upstream's preset and recipe on mnist_fc: its lr, objective, alpha, Dx, optimiser and
-    // start all differ (its per-point z-prior is the preset's v2 one).
+    // Upstream's preset and recipe on mnist_fc: its lr, objective, alpha, Dx, optimiser,
+    // z-prior, augmentation and start all differ.
     assert!(row(
-        "| fc, lr 1e-4, v1, alpha 0.4, Dx 200 Dw 150, Adam reset, random start | 16 | 1 |"
+        "| fc, lr 1e-4, v1, alpha 0.4, Dx 200 Dw 150, Adam reset, per-point z-prior eta 1, \
+         no augmentation, random start | 16 | 1 |"
     )
     .contains("55.00"));
+    // The recipe before session 17 (v2's per-point z-prior, alpha 1, no augmentation), and the
+    // augmentation weight alone: rows of their own, not the preset's.
+    assert!(
+        row("| fc, lr 3e-4, alpha 1, per-point z-prior, no augmentation | 16 | 1 |")
+            .contains("45.00"),
+        "{t}"
+    );
+    assert!(row("| fc, lr 3e-4, augmentation B 3 | 16 | 1 |").contains("40.00"));
     // A run started from another run's weights is its own row, whatever its pretraining.
     assert!(row("| fc, lr 3e-4, from a-s1 epoch 4 | 16 | 1 |").contains("85.00"));
     // The ablation view: one row per run, at a common epoch when asked.
