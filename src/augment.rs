@@ -32,6 +32,20 @@ impl Default for AffineRange {
     }
 }
 
+/// T(y) as the objective takes it: the `n` host images `y` ([`transform_batch`] with the default
+/// ranges) as an `[n, C*H*W]` tensor on `device`. From the host rows a step has just gathered,
+/// so that it never reads its batch back from the device.
+pub fn transformed_batch(
+    y: &[f32],
+    n: usize,
+    shape: [usize; 3],
+    rng: &mut StdRng,
+    device: &candle_core::Device,
+) -> candle_core::Result<candle_core::Tensor> {
+    let t = transform_batch(y, n, shape, &AffineRange::default(), rng);
+    candle_core::Tensor::from_vec(t, (n, shape.iter().product::<usize>()), device)
+}
+
 /// The `n` images `y` (each `[c, h, w]`, row-major, concatenated), each through its own random
 /// affine transform about the image centre, bilinear, reading zeros outside the image.
 pub fn transform_batch(

@@ -42,21 +42,6 @@ pub fn warmup_weight(warmup_epochs: f64, step: usize, steps: usize) -> f64 {
     }
 }
 
-/// T(y): each of the `n` images of the host batch `y` (`n * C*H*W` values) through its own
-/// random transform ([`crate::augment`]), as an `[n, C*H*W]` tensor on `device`. It works on
-/// the host rows so that a step never reads its batch back from the device.
-fn transformed(
-    y: &[f32],
-    n: usize,
-    shape: [usize; 3],
-    rng: &mut crate::rng::StdRng,
-    device: &Device,
-) -> Result<Tensor> {
-    let range = crate::augment::AffineRange::default();
-    let t = crate::augment::transform_batch(y, n, shape, &range, rng);
-    Ok(Tensor::from_vec(t, (n, y.len() / n.max(1)), device)?)
-}
-
 /// The run directory for `opts`.
 pub fn run_dir(opts: &Options) -> PathBuf {
     opts.out_dir.join(&opts.id)
@@ -264,7 +249,9 @@ impl<'a> Run<'a> {
                 objective::draw_noise(&mut noise, m, idx.len(), opts.x_size, opts.w_size, device)?;
             let y_aug = augment
                 .as_mut()
-                .map(|(shape, rng)| transformed(&rows, idx.len(), *shape, rng, device))
+                .map(|(shape, rng)| {
+                    crate::augment::transformed_batch(&rows, idx.len(), *shape, rng, device)
+                })
                 .transpose()?;
             let y = Tensor::from_vec(rows, (idx.len(), dy), device)?;
             let out =

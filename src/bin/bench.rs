@@ -235,14 +235,10 @@ fn bench_ours(preset: Preset, args: &Args, device: &Device) -> Result<Ours> {
         let (ex, ew) =
             objective::draw_noise(&mut noise, opts.n_mc, b, opts.x_size, opts.w_size, device)?;
         // As train() makes T(y): from the host rows, a fresh transform per image and step.
-        let y_aug = match augment.as_mut() {
-            Some((shape, r)) => {
-                let range = gmvae::augment::AffineRange::default();
-                let t = gmvae::augment::transform_batch(&y, b, *shape, &range, r);
-                Some(candle_core::Tensor::from_vec(t, (b, dy), device)?)
-            }
-            None => None,
-        };
+        let y_aug = augment
+            .as_mut()
+            .map(|(shape, r)| gmvae::augment::transformed_batch(&y, b, *shape, r, device))
+            .transpose()?;
         let out = objective::evaluate(&model.net, &cfg, &yt, y_aug.as_ref(), &ex, &ew, true)?;
         // Read as train() does at its reporting points (here every step, before the timer
         // stops: the phase includes that synchronisation).
