@@ -5,15 +5,23 @@
 //!   restarts' (the highest mean adjusted Rand index), i.e. their medoid. On the own-data suite
 //!   the bound picked the restart that labels would have picked little more often than chance,
 //!   and the medoid of five raised the mean and narrowed the spread over seeds on most sets
-//!   (experiments/own-data/README.md).
+//!   (experiments/own-data/README.md);
+//! - `confidence`: the restart whose cluster posterior is most confident on the training rows,
+//!   the highest mean of max_k q(z=k|y). On twelve MNIST seeds it kept the best of three more
+//!   often than the bound or agreement did (experiments/accuracy/README.md).
 //!
 //! Restart r is a full run directory `<run>/restarts/<r>` (options, metrics, checkpoint), trained
 //! by [`train::train`] with seed [`seed`]`(--seed, r)` on the same data (the table's held-out split
 //! and a generated spiral keep `--seed`'s). The kept restart's model, config, metrics and latent
 //! dump are copied into `<run>`, so `gmvae predict --run <run>` reads it as a single run, and
-//! `<run>/restarts.json` records every restart's seed, epochs, final bound and (with
-//! `agreement`) mean agreement, and which was kept. `--n-init 1` is the plain run: the same
-//! files as before restarts existed.
+//! `<run>/restarts.json` records every restart's seed, epochs, final bound (and, with
+//! `agreement` or `confidence`, its score), and which was kept. `--n-init 1` is the plain run:
+//! the same files as before restarts existed.
+//!
+//! With `--restart-epochs E` the restarts train E epochs, the choice is made there, and only the
+//! kept restart trains on to `--epoch`: a choice early in training for (N - 1) x E extra epochs
+//! instead of N whole runs. `restarts.json` is written at the choice, before the kept restart
+//! goes on, so that `--resume` continues it instead of choosing again on unequal epochs.
 
 use crate::export::{CONFIG_FILE, MODEL_FILE};
 use crate::hooks::Hooks;
@@ -61,6 +69,9 @@ pub struct Restart {
     /// training rows with each other restart's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreement: Option<f64>,
+    /// With `--restart-choice confidence`: the mean over the training rows of max_k q(z=k|y).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
     /// Why it failed, when it did (it is then not a candidate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -75,6 +86,10 @@ pub struct Record {
     pub criterion: String,
     /// Index of the kept restart.
     pub kept: usize,
+    /// With `--restart-epochs`: the epochs after which the restarts were compared (their
+    /// `epochs` and scores are those of that epoch); the kept one then trained on to `--epoch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen_epochs: Option<usize>,
     pub restarts: Vec<Restart>,
 }
 
@@ -159,34 +174,109 @@ pub fn train_with(opts: &Valid, resume: bool, workers: usize, hooks: Hooks) -> R
         data_said: true,
         ..hooks
     };
-    let results = run_all(&runs, resume, workers, hooks);
-    let record = choose(opts, &dir, &runs, &results, hooks)?;
-    let kept = &runs[record.kept];
-    copy_kept(&run_dir(kept), &dir)?;
-    crate::atomic::write_str(&dir.join(FILE), &serde_json::to_string_pretty(&record)?)?;
-    let r = &record.restarts[record.kept];
-    let why = match r.agreement {
-        Some(a) => format!(
-            "the best agreement with the other restarts (mean ARI {a:.4}); its bound {:.4}",
-            r.lower_bound.unwrap_or(f64::NAN)
-        ),
-        None => format!(
-            "the best final training lower bound, {:.4}",
-            r.lower_bound.unwrap_or(f64::NAN)
-        ),
+    let (record, summary) = if opts.restart_epochs > 0 {
+        choose_early(opts, &dir, &runs, resume, workers, hooks)?
+    } else {
+        let results = run_all(&runs, resume, workers, hooks);
+        let record = choose(opts, &dir, &runs, &results, hooks)?;
+        let summary = match results.into_iter().nth(record.kept) {
+            Some(Ok(s)) => s,
+            _ => bail!("restart {} was kept but has no result", record.kept),
+        };
+        hooks.log.line(kept_line(&record));
+        (record, summary)
     };
-    hooks.log.line(format!(
-        "kept restart {} of {} (seed {}): {why}",
-        r.restart, record.n_init, r.seed
-    ));
-    let summary = match results.into_iter().nth(record.kept) {
-        Some(Ok(s)) => Summary { run_dir: dir, ..s },
-        _ => bail!("restart {} was kept but has no result", record.kept),
-    };
+    copy_kept(&run_dir(&runs[record.kept]), &dir)?;
+    write_record(&dir, &record)?;
     Ok(Outcome {
-        summary,
+        summary: Summary {
+            run_dir: dir,
+            ..summary
+        },
         restarts: Some(record),
     })
+}
+
+/// `--restart-epochs E`: every restart trains E epochs, one is kept there by `--restart-choice`
+/// and trains on alone to `--epoch`. The choice is recorded before it goes on, and a resumed run
+/// that finds it continues the kept restart (the others stay at E epochs).
+fn choose_early(
+    opts: &Valid,
+    dir: &Path,
+    runs: &[Valid],
+    resume: bool,
+    workers: usize,
+    hooks: Hooks,
+) -> Result<(Record, Summary)> {
+    let e = opts.restart_epochs;
+    let earlier = match resume && dir.join(FILE).exists() {
+        true => Some(Record::load(dir)?).filter(|r| r.screen_epochs == Some(e)),
+        false => None,
+    };
+    let record = match earlier {
+        Some(record) => {
+            hooks.log.line(format!(
+                "restart {} was kept after {e} epochs ({}); it trains on",
+                record.kept,
+                dir.join(FILE).display()
+            ));
+            record
+        }
+        None => {
+            let short: Vec<Valid> = runs
+                .iter()
+                .map(|o| {
+                    let mut o = Options::clone(o);
+                    o.epoch = e;
+                    o.validated()
+                })
+                .collect::<Result<_>>()?;
+            let results = run_all(&short, resume, workers, hooks);
+            let mut record = choose(opts, dir, &short, &results, hooks)?;
+            record.screen_epochs = Some(e);
+            write_record(dir, &record)?;
+            hooks.log.line(format!(
+                "{}; it trains on to epoch {}",
+                kept_line(&record),
+                opts.epoch
+            ));
+            record
+        }
+    };
+    let kept = runs
+        .get(record.kept)
+        .with_context(|| format!("{}: kept restart {} is not listed", FILE, record.kept))?;
+    let summary = train::train_with(kept, true, hooks)
+        .with_context(|| format!("training the kept restart {} on", record.kept))?;
+    Ok((record, summary))
+}
+
+/// Writes `restarts.json` (atomically).
+fn write_record(dir: &Path, record: &Record) -> Result<()> {
+    crate::atomic::write_str(&dir.join(FILE), &serde_json::to_string_pretty(record)?)
+}
+
+/// The log line that says which restart was kept and why.
+fn kept_line(record: &Record) -> String {
+    let r = &record.restarts[record.kept];
+    let bound = r.lower_bound.unwrap_or(f64::NAN);
+    let why = match (r.agreement, r.confidence) {
+        (Some(a), _) => format!(
+            "the best agreement with the other restarts (mean ARI {a:.4}); its bound {bound:.4}"
+        ),
+        (None, Some(c)) => format!(
+            "the most confident clustering of the training rows (mean max q(z|y) {c:.4}); its bound {bound:.4}"
+        ),
+        (None, None) => format!("the best final training lower bound, {bound:.4}"),
+    };
+    let when = match record.screen_epochs {
+        Some(e) => format!(" after {e} epochs"),
+        None => String::new(),
+    };
+    format!(
+        "kept restart {} of {} (seed {}){when}: {why}",
+        r.restart, record.n_init, r.seed
+    )
 }
 
 /// The threads of candle's CPU kernels: its pool's (started here if it has not been) and its
@@ -201,7 +291,7 @@ fn restart_options(opts: &Options, r: usize) -> Result<Valid> {
     let mut o = opts.clone();
     o.seed = seed(opts.seed, r);
     o.data_seed = Some(opts.seed_of_data());
-    o.n_init = 1;
+    (o.n_init, o.restart_epochs) = (1, 0);
     o.out_dir = run_dir(opts).join(DIR);
     o.id = r.to_string();
     o.validated()
@@ -270,22 +360,44 @@ fn choose(
             epochs,
             lower_bound,
             agreement: None,
+            confidence: None,
             error,
         });
     }
-    if opts.restart_choice == RestartChoice::Agreement {
+    if opts.restart_choice != RestartChoice::Bound {
         let done: Vec<usize> = restarts
             .iter()
             .filter(|r| r.lower_bound.is_some())
             .map(|r| r.restart)
             .collect();
-        let clusters = training_clusters(opts, done.iter().map(|&r| &runs[r]), hooks)
-            .context("cannot compare the restarts' clusterings (--restart-choice agreement)")?;
-        for (&r, a) in done.iter().zip(mean_agreements(&clusters)?) {
-            restarts[r].agreement = Some(a);
+        let posteriors = training_clusters(opts, done.iter().map(|&r| &runs[r]), hooks)
+            .with_context(|| {
+                format!(
+                    "cannot score the restarts' clusterings of the training rows (--restart-choice {})",
+                    opts.restart_choice.name()
+                )
+            })?;
+        if opts.restart_choice == RestartChoice::Agreement {
+            let clusters: Vec<Vec<usize>> = posteriors.iter().map(|p| p.0.clone()).collect();
+            for (&r, a) in done.iter().zip(mean_agreements(&clusters)?) {
+                restarts[r].agreement = Some(a);
+            }
+        } else {
+            for (&r, p) in done.iter().zip(&posteriors) {
+                restarts[r].confidence = Some(p.1);
+            }
         }
     }
-    let key = |r: &Restart| Some((r.agreement.unwrap_or(0.0), r.lower_bound?));
+    // The criterion, then the bound (ties), then the first restart.
+    let key = |r: &Restart| {
+        let lb = r.lower_bound?;
+        let score = match opts.restart_choice {
+            RestartChoice::Bound => lb,
+            RestartChoice::Agreement => r.agreement?,
+            RestartChoice::Confidence => r.confidence?,
+        };
+        Some((score, lb))
+    };
     let kept = restarts
         .iter()
         .filter_map(|r| Some((r.restart, key(r)?)))
@@ -315,38 +427,48 @@ fn choose(
             "agreement: the highest mean adjusted Rand index of its clustering of the training \
              rows with the other restarts' (ties: the better bound); no labels"
         }
+        RestartChoice::Confidence => {
+            "confidence: the highest mean over the training rows of max_k q(z=k|y) (ties: the \
+             better bound); no labels"
+        }
     };
     Ok(Record {
         n_init: opts.n_init,
         seed: opts.seed,
         criterion: criterion.into(),
         kept,
+        screen_epochs: None,
         restarts,
     })
 }
 
-/// For each run of `runs`, the component (argmax of the cluster posterior, BatchNorm in eval
-/// mode) of every training row of `opts`' data under the model the run exported: the
-/// clusterings that restarts compare.
+/// For each run of `runs`, under the model the run exported (BatchNorm in eval mode): the
+/// component of every training row of `opts`' data (the argmax of its cluster posterior), which
+/// restarts compare for agreement, and the mean over the rows of max_k q(z=k|y), their
+/// confidence.
 fn training_clusters<'a>(
     opts: &Valid,
     runs: impl IntoIterator<Item = &'a Valid>,
     hooks: Hooks,
-) -> Result<Vec<Vec<usize>>> {
+) -> Result<Vec<(Vec<usize>, f64)>> {
     let (dataset, _) = crate::run_data::load_data(opts, hooks)?;
     let device = crate::device::select(opts.gpu, opts.gpu_id)?;
     let mut all = Vec::new();
     for run in runs {
         let (config, net) = crate::export::load_model(&run_dir(run), &device)?;
         let mut clusters = Vec::with_capacity(dataset.train.n);
+        let mut max_sum = 0.0;
         crate::model::for_each_chunk(&net, &dataset.train.y, dataset.dy, &device, |_, post| {
             let q = crate::model::cluster_posterior(&net, config.objective, &post)?;
             let rows = q.dim(0)?;
             let q = q.flatten_all()?.to_vec1::<f32>()?;
+            let usage = crate::metrics::Usage::from_q(&q, config.net.k)?;
+            max_sum += usage.mean_max_q * rows as f64;
             clusters.extend(crate::metrics::argmax_rows(&q, config.net.k, rows)?);
             Ok(())
         })?;
-        all.push(clusters);
+        let confidence = max_sum / clusters.len().max(1) as f64;
+        all.push((clusters, confidence));
     }
     Ok(all)
 }

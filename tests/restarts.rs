@@ -374,3 +374,176 @@ fn resume_continues_every_unfinished_restart_then_chooses() {
         json(&whole.join("restarts.json"))
     );
 }
+
+/// The rows of a `predict` CSV: each row's q(z=k|y) for K = 3.
+fn posteriors(run: &Path, data: &Path, out: &Path) -> Vec<[f64; 3]> {
+    predicted(run, data, out);
+    std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<f64> = l
+                .split(',')
+                .skip(1)
+                .take(3)
+                .map(|v| v.parse().unwrap())
+                .collect();
+            [c[0], c[1], c[2]]
+        })
+        .collect()
+}
+
+#[test]
+fn confidence_keeps_the_most_confident_restart() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("blobs.csv");
+    blobs_csv(&data);
+    // Every row trains, so the training rows are `predict`'s rows of the whole file.
+    let flags = [
+        "--n-init",
+        "3",
+        "--restart-choice",
+        "confidence",
+        "--test-fraction",
+        "0",
+        "--epoch",
+        "2",
+    ];
+    let run = table(&data, d.path(), "confident", &flags);
+    let rec = json(&run.join("restarts.json"));
+    assert!(
+        rec["criterion"].as_str().unwrap().starts_with("confidence"),
+        "{rec}"
+    );
+    let restarts = rec["restarts"].as_array().unwrap();
+    let mut confidence = Vec::new();
+    for (r, entry) in restarts.iter().enumerate() {
+        let dir = run.join("restarts").join(r.to_string());
+        let q = posteriors(&dir, &data, &d.path().join(format!("q{r}.csv")));
+        assert_eq!(q.len(), 150);
+        let mean = q
+            .iter()
+            .map(|row| row.iter().cloned().fold(0.0, f64::max))
+            .sum::<f64>()
+            / q.len() as f64;
+        let recorded = entry["confidence"].as_f64().unwrap();
+        // predict's CSV rounds q to a few digits.
+        assert!(
+            (recorded - mean).abs() < 1e-4,
+            "restart {r}: {recorded} vs {mean}"
+        );
+        assert!(entry.get("agreement").is_none(), "{entry}");
+        confidence.push(recorded);
+    }
+    let best = (1..3).fold(0, |b, r| if confidence[r] > confidence[b] { r } else { b });
+    assert!(
+        confidence.iter().any(|&c| c < confidence[best] - 1e-6),
+        "the restarts differ: {confidence:?}"
+    );
+    assert_eq!(rec["kept"], best, "confidence {confidence:?}");
+    let kept = run.join("restarts").join(best.to_string());
+    assert_eq!(
+        bytes(&run.join("model.safetensors")),
+        bytes(&kept.join("model.safetensors"))
+    );
+}
+
+#[test]
+fn restart_epochs_chooses_early_and_only_the_kept_restart_trains_on() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("blobs.csv");
+    blobs_csv(&data);
+    let base = ["--n-init", "3", "--restart-choice", "bound"];
+    // The same restarts trained 2 and 4 epochs, each to the end.
+    let short = table(
+        &data,
+        d.path(),
+        "short",
+        &[&base[..], &["--epoch", "2"]].concat(),
+    );
+    let whole = table(
+        &data,
+        d.path(),
+        "whole",
+        &[&base[..], &["--epoch", "4"]].concat(),
+    );
+    let early_flags = [&base[..], &["--epoch", "4", "--restart-epochs", "2"]].concat();
+    let early = table(&data, d.path(), "early", &early_flags);
+
+    let rec = json(&early.join("restarts.json"));
+    assert_eq!(rec["screen_epochs"], 2);
+    // The choice is the one made among the restarts at epoch 2, with the same records.
+    let at2 = json(&short.join("restarts.json"));
+    assert_eq!(rec["kept"], at2["kept"]);
+    assert_eq!(rec["restarts"], at2["restarts"]);
+    let kept = rec["kept"].as_u64().unwrap() as usize;
+    for r in 0..3 {
+        let dir = |run: &Path| run.join("restarts").join(r.to_string());
+        let (_, epochs) = final_bound(&dir(&early));
+        if r == kept {
+            // Trained on from its epoch-2 checkpoint: the same numbers as training straight on.
+            assert_eq!(epochs, 4);
+            assert_eq!(numbers(&dir(&early)), numbers(&dir(&whole)));
+            assert_eq!(
+                bytes(&dir(&early).join("model.safetensors")),
+                bytes(&dir(&whole).join("model.safetensors"))
+            );
+        } else {
+            assert_eq!(epochs, 2, "restart {r} stops at the choice");
+            assert_eq!(numbers(&dir(&early)), numbers(&dir(&short)));
+        }
+    }
+    assert_eq!(
+        numbers(&early),
+        numbers(&early.join("restarts").join(kept.to_string()))
+    );
+
+    // Interrupted after the choice: --resume trains the kept restart on, without choosing again.
+    let cut_flags = [&base[..], &["--epoch", "3", "--restart-epochs", "2"]].concat();
+    let cut = table(&data, d.path(), "cut", &cut_flags);
+    let log = resume(&cut, &["--epoch", "4"]);
+    assert!(log.contains("was kept after 2 epochs"), "{log}");
+    assert!(
+        !log.contains("restart 1 (seed"),
+        "no restart trains again: {log}"
+    );
+    assert_eq!(json(&cut.join("restarts.json")), rec);
+    assert_eq!(numbers(&cut), numbers(&early));
+    assert_eq!(
+        bytes(&cut.join("model.safetensors")),
+        bytes(&early.join("model.safetensors"))
+    );
+}
+
+#[test]
+fn restart_epochs_needs_restarts_and_fewer_epochs_than_the_run() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("blobs.csv");
+    blobs_csv(&data);
+    for (flags, words) in [
+        (
+            vec!["--n-init", "1", "--restart-epochs", "2"],
+            vec!["--restart-epochs 2", "--n-init 2 or more", "found 1"],
+        ),
+        (
+            vec!["--n-init", "3", "--epoch", "4", "--restart-epochs", "4"],
+            vec!["--restart-epochs", "below --epoch (4)", "found 4"],
+        ),
+    ] {
+        let mut args = os(&["table", "--label-column", "label", "-K", "3", "--id", "bad"]);
+        args.extend(["--data".into(), data.clone().into()]);
+        args.extend(["--out-dir".into(), d.path().into()]);
+        args.extend(os(&flags));
+        let o = Command::new(GMVAE).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{flags:?} was accepted");
+        for w in words {
+            assert!(err.contains(w), "{flags:?}: no `{w}` in {err}");
+        }
+        assert!(
+            !d.path().join("bad").exists(),
+            "{flags:?} left a run directory"
+        );
+    }
+}

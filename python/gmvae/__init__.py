@@ -36,6 +36,7 @@ _OPTION_OF = {
     "pretrain_epochs": "pretrain_epochs",
     "n_init": "n_init",
     "restart_choice": "restart_choice",
+    "restart_epochs": "restart_epochs",
     "max_epochs": "epoch",
     "plateau_epochs": "plateau_epochs",
     "plateau_tol": "plateau_tol",
@@ -74,10 +75,14 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
     n_init : int, optional
         Restarts from seeds derived from ``random_state``, one of which is kept (no labels are
         used); ``gmvae table``'s default is 5. Use 1 for a single, 5x quicker fit.
-    restart_choice : {"agreement", "bound"}, optional
+    restart_choice : {"agreement", "bound", "confidence"}, optional
         Which restart is kept: the one whose clustering of the training rows agrees best with
-        the others' (mean adjusted Rand index; ``gmvae table``'s default), or the one with the
-        best training lower bound.
+        the others' (mean adjusted Rand index; ``gmvae table``'s default), the one with the
+        best training lower bound, or the one most confident on the training rows (highest
+        mean of max_k q(z=k|y)).
+    restart_epochs : int, optional
+        Compare the restarts after this many epochs and train only the kept one on to
+        ``max_epochs`` (0, the default: every restart trains all epochs).
     max_epochs : int, optional
         Epochs of training (the CLI's ``--epoch``).
     plateau_epochs, plateau_tol : optional
@@ -122,6 +127,7 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
         pretrain_epochs=None,
         n_init=None,
         restart_choice=None,
+        restart_epochs=None,
         max_epochs=None,
         plateau_epochs=None,
         plateau_tol=None,
@@ -141,6 +147,7 @@ class GMVAE(ClusterMixin, TransformerMixin, BaseEstimator):
         self.pretrain_epochs = pretrain_epochs
         self.n_init = n_init
         self.restart_choice = restart_choice
+        self.restart_epochs = restart_epochs
         self.max_epochs = max_epochs
         self.plateau_epochs = plateau_epochs
         self.plateau_tol = plateau_tol

@@ -123,8 +123,12 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         let rule = match opts.restart_choice {
             gmvae::options::RestartChoice::Bound => "best bound",
             gmvae::options::RestartChoice::Agreement => "best agreement",
+            gmvae::options::RestartChoice::Confidence => "most confident",
         };
         network.push_str(&format!(", {rule} of {} restarts", opts.n_init));
+        if opts.restart_epochs > 0 {
+            network.push_str(&format!(" after {} epochs", opts.restart_epochs));
+        }
     }
     let preset = Options::preset(&opts.preset).ok();
     let objective = preset
