@@ -10,6 +10,8 @@ seed with three rules:
   bound      the best final training lower bound (metrics.csv), `--restart-choice bound`;
   agreement  the highest mean adjusted Rand index of its training-row clustering with the other
              N - 1 restarts' (their medoid), `--restart-choice agreement`;
+  confidence the highest mean over the training rows of max_k q(z=k|y) (predict's q_z columns),
+             `--restart-choice confidence`;
   oracle     the best held-out Hungarian accuracy: what labels would pick (not available to a
              user; the ceiling).
 Prints one markdown row per set, N and rule: held-out Hungarian and NMI (mean ± std over seeds),
@@ -34,6 +36,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def final_bound(run):
     with open(os.path.join(run, "metrics.csv")) as f:
         return float(list(csv.DictReader(f))[-1]["lower_bound"])
+
+
+def n_components(run):
+    """K of a run (its config.json)."""
+    import json
+    with open(os.path.join(run, "config.json")) as f:
+        c = json.load(f)
+    return int(c["K"])
 
 
 def labels_of(path):
@@ -72,8 +82,12 @@ def main():
                     subprocess.run([a.gmvae, "predict", "--run", d, "--data", train, "--out",
                                     cached], check=True, capture_output=True)
                 test = np.load(os.path.join(d, "test-predictions.npy"))[:, 0].astype(np.int64)
+                pred = np.load(cached)
+                # predict's columns: component, q_z_0..q_z_{K-1}, x_mean...
+                k = n_components(d)
                 runs.append(dict(bound=final_bound(d),
-                                 train=np.load(cached)[:, 0].astype(np.int64),
+                                 train=pred[:, 0].astype(np.int64),
+                                 confidence=float(np.mean(np.max(pred[:, 1:1 + k], axis=1))),
                                  h=hungarian(test, y_test),
                                  nmi=normalized_mutual_info_score(y_test, test)))
             for n in a.n:
@@ -87,6 +101,8 @@ def main():
                     "bound": max(range(n), key=lambda i: rs[i]["bound"]),
                     # Ties (two restarts) go to the better bound, as gmvae does.
                     "agreement": max(range(n), key=lambda i: (agree[i], rs[i]["bound"])),
+                    "confidence": max(range(n), key=lambda i: (rs[i]["confidence"],
+                                                               rs[i]["bound"])),
                     "oracle": max(range(n), key=lambda i: rs[i]["h"]),
                 }
                 best = rs[picks["oracle"]]["h"]
