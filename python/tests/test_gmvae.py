@@ -141,6 +141,16 @@ def test_n_init_keeps_the_best_restart():
         GMVAE(likelihood="poisson", **FAST).fit(X)
 
 
+def test_an_early_confidence_choice_trains_only_the_kept_restart_on():
+    X, _ = blobs(150)
+    early = dict(FAST, n_init=3, restart_choice="confidence", restart_epochs=5)
+    gm = GMVAE(n_components=3, random_state=1, **early).fit(X)
+    # The kept restart trained all max_epochs epochs, not the 5 of the choice.
+    assert gm.n_iter_ == FAST["max_epochs"]
+    with pytest.raises(ValueError, match="--restart-epochs"):
+        GMVAE(n_components=3, **dict(early, restart_epochs=FAST["max_epochs"])).fit(X)
+
+
 def test_the_default_is_the_cli_default_five_restarts_by_agreement():
     X, _ = blobs(150)
     small = dict(hidden_size=32, max_epochs=5, pretrain_epochs=5, n_threads=1)

@@ -154,22 +154,19 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
                 ", persistent Adam"
             });
         }
-        // v2 weights its z-prior by alpha alone; the v1 settings left in its options do nothing.
-        if opts.objective == gmvae::objective::ObjectiveKind::V1
-            && (opts.z_prior, opts.z_prior_weight) != (p.z_prior, p.z_prior_weight)
-        {
+        // v1 weights its z-prior by eta; v2 by alpha alone (named above), so v2's label leaves
+        // out the eta its options still carry.
+        let v1 = opts.objective == gmvae::objective::ObjectiveKind::V1;
+        let differs = opts.z_prior != p.z_prior || (v1 && opts.z_prior_weight != p.z_prior_weight);
+        if differs {
             let mode = match opts.z_prior {
                 gmvae::objective::ZPriorMode::Sample => "per-point",
                 gmvae::objective::ZPriorMode::Marginal => "marginal",
             };
-            network.push_str(&format!(", {mode} z-prior eta {}", opts.z_prior_weight));
-        }
-        // v2's z-prior mode (its weight is alpha, named above).
-        if opts.objective == gmvae::objective::ObjectiveKind::V2 && opts.z_prior != p.z_prior {
-            network.push_str(match opts.z_prior {
-                gmvae::objective::ZPriorMode::Sample => ", per-point z-prior",
-                gmvae::objective::ZPriorMode::Marginal => ", marginal z-prior",
-            });
+            network.push_str(&format!(", {mode} z-prior"));
+            if v1 {
+                network.push_str(&format!(" eta {}", opts.z_prior_weight));
+            }
         }
         if opts.augment_weight != p.augment_weight {
             network.push_str(&if opts.augment_weight > 0.0 {
