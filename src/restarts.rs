@@ -330,7 +330,7 @@ fn run_all(runs: &[Valid], resume: bool, workers: usize, hooks: Hooks) -> Vec<Re
 }
 
 /// Reads each restart's final lower bound from its `metrics.csv` and keeps the best by
-/// `--restart-choice`: the best bound, or the best agreement (ties: the better bound; then the
+/// `--restart-choice`: the best bound, agreement or confidence (ties: the better bound; then the
 /// first). Failed restarts are recorded and said on stderr; all failing is an error.
 fn choose(
     opts: &Valid,
@@ -365,28 +365,7 @@ fn choose(
         });
     }
     if opts.restart_choice != RestartChoice::Bound {
-        let done: Vec<usize> = restarts
-            .iter()
-            .filter(|r| r.lower_bound.is_some())
-            .map(|r| r.restart)
-            .collect();
-        let posteriors = training_clusters(opts, done.iter().map(|&r| &runs[r]), hooks)
-            .with_context(|| {
-                format!(
-                    "cannot score the restarts' clusterings of the training rows (--restart-choice {})",
-                    opts.restart_choice.name()
-                )
-            })?;
-        if opts.restart_choice == RestartChoice::Agreement {
-            let clusters: Vec<Vec<usize>> = posteriors.iter().map(|p| p.0.clone()).collect();
-            for (&r, a) in done.iter().zip(mean_agreements(&clusters)?) {
-                restarts[r].agreement = Some(a);
-            }
-        } else {
-            for (&r, p) in done.iter().zip(&posteriors) {
-                restarts[r].confidence = Some(p.1);
-            }
-        }
+        score_clusterings(opts, runs, &mut restarts, hooks)?;
     }
     // The criterion, then the bound (ties), then the first restart.
     let key = |r: &Restart| {
@@ -440,6 +419,39 @@ fn choose(
         screen_epochs: None,
         restarts,
     })
+}
+
+/// Records each finished restart's agreement or confidence (`--restart-choice`), from its
+/// clustering of the training rows.
+fn score_clusterings(
+    opts: &Valid,
+    runs: &[Valid],
+    restarts: &mut [Restart],
+    hooks: Hooks,
+) -> Result<()> {
+    let done: Vec<usize> = restarts
+        .iter()
+        .filter(|r| r.lower_bound.is_some())
+        .map(|r| r.restart)
+        .collect();
+    let posteriors =
+        training_clusters(opts, done.iter().map(|&r| &runs[r]), hooks).with_context(|| {
+            format!(
+                "cannot score the restarts' clusterings of the training rows (--restart-choice {})",
+                opts.restart_choice.name()
+            )
+        })?;
+    if opts.restart_choice == RestartChoice::Agreement {
+        let clusters: Vec<Vec<usize>> = posteriors.iter().map(|p| p.0.clone()).collect();
+        for (&r, a) in done.iter().zip(mean_agreements(&clusters)?) {
+            restarts[r].agreement = Some(a);
+        }
+    } else {
+        for (&r, p) in done.iter().zip(&posteriors) {
+            restarts[r].confidence = Some(p.1);
+        }
+    }
+    Ok(())
 }
 
 /// For each run of `runs`, under the model the run exported (BatchNorm in eval mode): the
