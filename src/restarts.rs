@@ -12,8 +12,8 @@
 //!
 //! Restart r is a full run directory `<run>/restarts/<r>` (options, metrics, checkpoint), trained
 //! by [`train::train`] with seed [`seed`]`(--seed, r)` on the same data (the table's held-out split
-//! and a generated spiral keep `--seed`'s). The kept restart's model, config, metrics and latent
-//! dump are copied into `<run>`, so `gmvae predict --run <run>` reads it as a single run, and
+//! and a generated spiral keep `--seed`'s). The kept restart's model, config, metrics, latent
+//! dump and `done.json` are copied into `<run>`, so `gmvae predict --run <run>` reads it as a single run, and
 //! `<run>/restarts.json` records every restart's seed, epochs, final bound (and, with
 //! `agreement` or `confidence`, its score), and which was kept. `--n-init 1` is the plain run:
 //! the same files as before restarts existed.
@@ -26,7 +26,7 @@
 use crate::export::{CONFIG_FILE, MODEL_FILE};
 use crate::hooks::Hooks;
 use crate::options::{Options, RestartChoice, Valid};
-use crate::record::{final_lower_bound, METRICS_FILE};
+use crate::record::{final_lower_bound, DONE_FILE, METRICS_FILE};
 use crate::rng::{self, stream};
 use crate::train::{self, run_dir, Summary};
 use anyhow::{bail, Context, Result};
@@ -41,8 +41,14 @@ pub const DIR: &str = "restarts";
 pub const FILE: &str = "restarts.json";
 
 /// Files of the kept restart copied into the run directory: what `predict`, the plots and
-/// readers of a single run look for.
-const KEPT_FILES: [&str; 4] = [MODEL_FILE, CONFIG_FILE, METRICS_FILE, crate::dump::FILE];
+/// readers of a single run look for (`done.json`: the run finished, and why).
+const KEPT_FILES: [&str; 5] = [
+    MODEL_FILE,
+    CONFIG_FILE,
+    METRICS_FILE,
+    crate::dump::FILE,
+    DONE_FILE,
+];
 
 /// The seed of restart `r` of a run seeded `seed`: `seed` itself for the first, so that
 /// `--n-init 1` trains exactly the run `--seed` names; later ones drawn from it, so that two
@@ -162,6 +168,11 @@ pub fn train_with(opts: &Valid, resume: bool, workers: usize, hooks: Hooks) -> R
     // what loading settled (a table's scaling), as a single run records them.
     crate::options::record_options(&dir, &settled, resume)?;
     lock.started();
+    // A resumed run is not finished until its kept restart is (its done.json is copied then).
+    let done = dir.join(DONE_FILE);
+    if done.exists() {
+        std::fs::remove_file(&done).with_context(|| format!("cannot remove {}", done.display()))?;
+    }
     let workers = if kernel_threads() > 1 { 1 } else { workers };
     hooks.log.line(format!(
         "{} restarts (--n-init) in {}, {} at a time",

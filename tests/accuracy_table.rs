@@ -81,6 +81,21 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
             epoch: 4,
         });
     });
+    // Restarts chosen early whose kept restart (1) still trains: its records are the run's.
+    run_dir(d.path(), "early", 0, 0.0, |o| {
+        o.n_init = 3;
+        o.restart_choice = gmvae::options::RestartChoice::Confidence;
+        o.restart_epochs = 5;
+    });
+    std::fs::remove_file(d.path().join("early/metrics.csv")).unwrap();
+    run_dir(&d.path().join("early/restarts"), "1", 2, 0.97, |_| {});
+    let restart = |r: usize| {
+        serde_json::json!({"restart": r, "seed": r, "dir": format!("restarts/{r}"),
+                           "epochs": 5, "lower_bound": -100.0, "confidence": 0.9})
+    };
+    let record = serde_json::json!({"n_init": 3, "seed": 1, "criterion": "confidence",
+        "kept": 1, "screen_epochs": 5, "restarts": [restart(0), restart(1), restart(2)]});
+    std::fs::write(d.path().join("early/restarts.json"), record.to_string()).unwrap();
     // A run in its first epoch: options written, no metrics yet.
     run_dir(d.path(), "young", 0, 0.0, |_| {});
     std::fs::remove_file(d.path().join("young/metrics.csv")).unwrap();
@@ -106,6 +121,11 @@ fn groups_by_recipe_and_separates_other_sizes_and_objectives() {
     // The kept restart of --n-init 3 is not one seed's start: its own row.
     assert!(row("| fc, lr 3e-4, best bound of 3 restarts | 16 | 1 |").contains("95.00"));
     assert!(row("| fc, lr 3e-4, best agreement of 5 restarts | 16 | 1 |").contains("96.00"));
+    assert!(
+        row("| fc, lr 3e-4, most confident of 3 restarts after 5 epochs | 16 | 1 |")
+            .contains("97.00"),
+        "{t}"
+    );
     // Upstream's preset and recipe on mnist_fc: its lr, objective, alpha, Dx, optimiser,
     // z-prior, augmentation and start all differ.
     assert!(row(

@@ -25,6 +25,11 @@ fn write_data(dir: &Path, n: usize, prefix: &str, seed: u64) {
 }
 
 fn protocol(root: &Path) -> std::process::Output {
+    protocol_with(root, "t", "")
+}
+
+/// The script on the tiny data set, its runs tagged `tag`, with `more` flags.
+fn protocol_with(root: &Path, tag: &str, more: &str) -> std::process::Output {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh");
     let mut c = Command::new("bash");
     c.arg(script)
@@ -34,13 +39,15 @@ fn protocol(root: &Path) -> std::process::Output {
         .env("RESULTS", root.join("results"))
         .env("ROWS", "fc-k16-m1")
         .env("SEEDS", "1")
-        .env("TAG", "t")
+        .env("TAG", tag)
         .env("WORKERS", "1")
         .env("EPOCHS", "2")
         // A small network and a random start keep the run to seconds.
         .env(
             "FLAGS",
-            "--hidden-size 16 --x-size 3 --w-size 2 --pretrain-epochs 0 --batch-size 20",
+            format!(
+                "--hidden-size 16 --x-size 3 --w-size 2 --pretrain-epochs 0 --batch-size 20 {more}"
+            ),
         )
         .env("SNAPSHOT_EVERY", "1")
         .env("RAYON_NUM_THREADS", "1");
@@ -110,4 +117,61 @@ fn protocol_runs_records_skips_and_tables_from_the_records() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown argument `snapshots`"));
+}
+
+#[test]
+fn restarts_chosen_early_are_recorded_resumed_and_tabled() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_data(&data, 120, "train", 1);
+    write_data(&data, 40, "t10k", 2);
+    let flags = "--n-init 2 --restart-choice confidence --restart-epochs 1";
+    let id = "acc-fc-k16-m1-r-s1";
+    let out = protocol_with(root.path(), "r", flags);
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "protocol.sh failed:\n{log}");
+    // The records: the run's (its kept restart's files), the choice, and each restart's.
+    let rec = root.path().join("results").join(id);
+    let choice = std::fs::read_to_string(rec.join("restarts.json")).unwrap();
+    let choice: serde_json::Value = serde_json::from_str(&choice).unwrap();
+    assert_eq!(choice["screen_epochs"], 1);
+    let kept = choice["kept"].as_u64().unwrap();
+    let lines = |p: &Path| std::fs::read_to_string(p).unwrap().lines().count();
+    assert_eq!(lines(&rec.join("metrics.csv")), 3, "header + 2 epochs");
+    assert!(rec.join("done.json").is_file());
+    for r in 0..2u64 {
+        let epochs = if r == kept { 2 } else { 1 };
+        let m = rec.join(format!("restarts/{r}/metrics.csv"));
+        assert_eq!(lines(&m), 1 + epochs, "restart {r}");
+    }
+
+    // As if the session ended while the kept restart trained on: it resumes, nothing chooses
+    // again, and the run ends finished.
+    let run = root.path().join("runs").join(id);
+    let kept_dir = run.join(format!("restarts/{kept}"));
+    for f in ["done.json", "metrics.csv", "model.safetensors"] {
+        std::fs::remove_file(run.join(f)).unwrap();
+    }
+    std::fs::remove_file(kept_dir.join("done.json")).unwrap();
+    let again = protocol_with(root.path(), "r", flags);
+    let log = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{log}");
+    assert!(log.contains(&format!("[{id}] resuming")), "{log}");
+    assert!(run.join("done.json").is_file() && run.join("model.safetensors").is_file());
+
+    // The table reads the records: the kept restart's row of its own recipe.
+    std::fs::remove_dir_all(root.path().join("runs")).unwrap();
+    let table = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))
+        .arg(root.path().join("results"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.contains("most confident of 2 restarts after 1 epochs"))
+        .unwrap_or_else(|| panic!("no row of the restarts in\n{text}"));
+    assert!(row.contains("| 16 | 1 | 1 (1) | 2 |"), "{row}");
 }

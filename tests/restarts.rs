@@ -168,7 +168,12 @@ fn the_kept_restart_has_the_best_final_bound_and_parallel_restarts_train_the_sam
     );
     // The kept restart's files are the run's.
     let kept = one.join("restarts").join(best.to_string());
-    for f in ["model.safetensors", "config.json", "metrics.csv"] {
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "metrics.csv",
+        "done.json",
+    ] {
         assert_eq!(bytes(&one.join(f)), bytes(&kept.join(f)), "{f}");
     }
     // Every restart trains the same numbers whether run one at a time or two side by side.
@@ -502,7 +507,9 @@ fn restart_epochs_chooses_early_and_only_the_kept_restart_trains_on() {
     // Interrupted after the choice: --resume trains the kept restart on, without choosing again.
     let cut_flags = [&base[..], &["--epoch", "3", "--restart-epochs", "2"]].concat();
     let cut = table(&data, d.path(), "cut", &cut_flags);
+    assert_eq!(json(&cut.join("done.json"))["epochs"], 3);
     let log = resume(&cut, &["--epoch", "4"]);
+    assert_eq!(json(&cut.join("done.json"))["epochs"], 4);
     assert!(log.contains("was kept after 2 epochs"), "{log}");
     assert!(
         !log.contains("restart 1 (seed"),

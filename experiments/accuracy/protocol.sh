@@ -32,14 +32,16 @@ RESULTS=${RESULTS:-experiments/accuracy/results}
 # Copies each run's record from OUT to RESULTS/<id>/. Each file goes through a temporary name of
 # its own copier and a rename, so a record is never half-written even when the periodic copy and
 # a worker's overlap; an unchanged file is not copied again. A failed copy is reported, not fatal.
+# A run of restarts (`--n-init`) is copied with its restarts.json and each restart's record
+# (`ID/restarts/R/`), so that the table can follow the kept restart while it trains.
 snapshot() {
   local dir id f tmp
-  for dir in "$OUT"/*/; do
+  for dir in "$OUT"/*/ "$OUT"/*/restarts/*/; do
     dir=${dir%/}
     [ -f "$dir/opts.json" ] || continue
-    id=$(basename "$dir")
+    id=${dir#"$OUT"/}
     mkdir -p "$RESULTS/$id"
-    for f in opts.json metrics.csv done.json; do
+    for f in opts.json metrics.csv done.json restarts.json; do
       [ -f "$dir/$f" ] || continue
       if [ ! -f "$RESULTS/$id/$f" ] || [ "$dir/$f" -nt "$RESULTS/$id/$f" ]; then
         tmp="$RESULTS/$id/.$f.$BASHPID.tmp"
@@ -90,7 +92,8 @@ run_one() {
     return 0
   fi
   local common=(--threads 1 --epoch "$EPOCHS" --plateau-epochs 10 --plateau-tol 0.001)
-  if [ -f "$dir/checkpoint.safetensors" ]; then
+  # A run of restarts keeps its checkpoints in its restarts' directories.
+  if [ -f "$dir/checkpoint.safetensors" ] || compgen -G "$dir/restarts/*/checkpoint.safetensors" > /dev/null; then
     echo "[$id] resuming"
     "$GMVAE" "$preset" --resume "$dir" --epoch "$EPOCHS" --threads 1 > "$dir.log.resume.$(date +%s)" 2>&1
   else

@@ -93,9 +93,28 @@ fn row_at(path: &Path, at: Option<usize>) -> Result<Option<(usize, BTreeMap<Stri
     Ok(rows.pop().map(|last| (epochs, last)))
 }
 
+/// Where a run's curve and end are recorded: the run directory, or, for restarts chosen early
+/// (`--restart-epochs`) whose kept restart still trains, that restart's directory (the run
+/// directory receives its files when it finishes).
+fn records_of(dir: &Path) -> Result<PathBuf> {
+    if dir.join("metrics.csv").exists() || !dir.join(gmvae::restarts::FILE).exists() {
+        return Ok(dir.to_path_buf());
+    }
+    let record = gmvae::restarts::Record::load(dir)?;
+    let kept = record.restarts.get(record.kept).with_context(|| {
+        format!(
+            "{}: kept restart {} is not listed",
+            dir.display(),
+            record.kept
+        )
+    })?;
+    Ok(dir.join(&kept.dir))
+}
+
 fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
     let opts = Options::load(dir)?;
-    let rows = read_rows(&dir.join("metrics.csv"))?;
+    let records = records_of(dir)?;
+    let rows = read_rows(&records.join("metrics.csv"))?;
     let (epochs, Some(v)) = (rows.len(), rows.last()) else {
         return Ok(None);
     };
@@ -104,7 +123,7 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
             .copied()
             .with_context(|| format!("{}: no `{k}` in the last row", dir.display()))
     };
-    let finished = std::fs::read_to_string(dir.join(gmvae::train::DONE_FILE))
+    let finished = std::fs::read_to_string(records.join(gmvae::train::DONE_FILE))
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|d| d["reason"].as_str().map(str::to_string));
@@ -230,7 +249,7 @@ fn main() {
 /// The ablation row of one run directory.
 fn per_run_row(dir: &Path, at: Option<usize>) -> Result<Option<String>> {
     let o = Options::load(dir)?;
-    let Some((epochs, v)) = row_at(&dir.join("metrics.csv"), at)? else {
+    let Some((epochs, v)) = row_at(&records_of(dir)?.join("metrics.csv"), at)? else {
         return Ok(None);
     };
     let f = |k: &str, scale: f64| {
