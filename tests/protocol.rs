@@ -171,7 +171,7 @@ fn restarts_chosen_early_are_recorded_resumed_and_tabled() {
     assert!(table.status.success(), "{text}");
     let row = text
         .lines()
-        .find(|l| l.contains("most confident of 2 restarts after 1 epochs"))
+        .find(|l| l.contains("most confident of 2 restarts after 1 epoch"))
         .unwrap_or_else(|| panic!("no row of the restarts in\n{text}"));
     assert!(row.contains("| 16 | 1 | 1 (1) | 2 |"), "{row}");
 }

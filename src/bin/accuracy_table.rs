@@ -146,7 +146,11 @@ fn load(dir: &Path) -> Result<Option<(String, usize, usize, RunResult)>> {
         };
         network.push_str(&format!(", {rule} of {} restarts", opts.n_init));
         if opts.restart_epochs > 0 {
-            network.push_str(&format!(" after {} epochs", opts.restart_epochs));
+            let e = opts.restart_epochs;
+            network.push_str(&format!(
+                " after {e} epoch{}",
+                if e == 1 { "" } else { "s" }
+            ));
         }
     }
     let preset = Options::preset(&opts.preset).ok();
