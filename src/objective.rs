@@ -105,6 +105,21 @@ impl std::ops::AddAssign for TermValues {
     }
 }
 
+impl TermValues {
+    /// Every term divided by `n`: sums over `n` points as per-point values.
+    pub fn per_point(&self, n: f64) -> Self {
+        Self {
+            rec: self.rec / n,
+            cond_prior: self.cond_prior / n,
+            w_prior: self.w_prior / n,
+            z_prior: self.z_prior / n,
+            cv: self.cv / n,
+            augment: self.augment / n,
+            loss: self.loss / n,
+        }
+    }
+}
+
 /// Repeats `[N, D]` M times sample-major into `[M*N, D]`.
 pub fn repeat_mc(t: &Tensor, m: usize) -> Result<Tensor> {
     if m == 1 {

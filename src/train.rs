@@ -283,17 +283,8 @@ impl<'a> Run<'a> {
         // Before anything of this epoch is written: the last checkpoint stays good.
         crate::guard::check_state(&model.vars, adam, epoch, steps, opts.learning_rate)?;
         let seen = (steps * b).min(train.n) as f64;
-        let per_point = |v: f64| v / seen;
         Ok(EpochTraining {
-            terms: TermValues {
-                rec: per_point(sum.rec),
-                cond_prior: per_point(sum.cond_prior),
-                w_prior: per_point(sum.w_prior),
-                z_prior: per_point(sum.z_prior),
-                cv: per_point(sum.cv),
-                augment: per_point(sum.augment),
-                loss: per_point(sum.loss),
-            },
+            terms: sum.per_point(seen),
             q_train,
             labels_seen,
             seconds: t0.elapsed().as_secs_f64(),
