@@ -13,10 +13,10 @@
 //! Restart r is a full run directory `<run>/restarts/<r>` (options, metrics, checkpoint), trained
 //! by [`train::train`] with seed [`seed`]`(--seed, r)` on the same data (the table's held-out split
 //! and a generated spiral keep `--seed`'s). The kept restart's model, config, metrics, latent
-//! dump and `done.json` are copied into `<run>`, so `gmvae predict --run <run>` reads it as a single run, and
-//! `<run>/restarts.json` records every restart's seed, epochs, final bound (and, with
-//! `agreement` or `confidence`, its score), and which was kept. `--n-init 1` is the plain run:
-//! the same files as before restarts existed.
+//! dump and `done.json` are copied into `<run>`, so `gmvae predict --run <run>` reads it as a
+//! single run, and `<run>/restarts.json` records every restart's seed, epochs, final bound (and,
+//! with `agreement` or `confidence`, its score), and which was kept. `--n-init 1` is the plain
+//! run: the same files as before restarts existed.
 //!
 //! With `--restart-epochs E` the restarts train E epochs, the choice is made there, and only the
 //! kept restart trains on to `--epoch`: a choice early in training for (N - 1) x E extra epochs
