@@ -161,6 +161,21 @@ fn restarts_chosen_early_are_recorded_resumed_and_tabled() {
     assert!(log.contains(&format!("[{id}] resuming")), "{log}");
     assert!(run.join("done.json").is_file() && run.join("model.safetensors").is_file());
 
+    // A done.json gone from a run (a restart trained on after the choice) goes from its record.
+    let other = 1 - kept;
+    std::fs::remove_file(run.join(format!("restarts/{other}/done.json"))).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh");
+    let snap = Command::new("bash")
+        .arg(script)
+        .arg("snapshot")
+        .env("OUT", root.path().join("runs"))
+        .env("RESULTS", root.path().join("results"))
+        .output()
+        .unwrap();
+    assert!(snap.status.success());
+    assert!(!rec.join(format!("restarts/{other}/done.json")).exists());
+    assert!(rec.join(format!("restarts/{kept}/done.json")).exists());
+
     // The table reads the records: the kept restart's row of its own recipe.
     std::fs::remove_dir_all(root.path().join("runs")).unwrap();
     let table = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))

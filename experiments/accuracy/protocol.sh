@@ -42,7 +42,12 @@ snapshot() {
     id=${dir#"$OUT"/}
     mkdir -p "$RESULTS/$id"
     for f in opts.json metrics.csv done.json restarts.json; do
-      [ -f "$dir/$f" ] || continue
+      if [ ! -f "$dir/$f" ]; then
+        # A run resumed to more epochs drops its done.json (a restart trained on after the
+        # choice drops the one of the choice's epoch): so does its record.
+        [ "$f" = done.json ] && rm -f "$RESULTS/$id/$f"
+        continue
+      fi
       if [ ! -f "$RESULTS/$id/$f" ] || [ "$dir/$f" -nt "$RESULTS/$id/$f" ]; then
         tmp="$RESULTS/$id/.$f.$BASHPID.tmp"
         { cp -p "$dir/$f" "$tmp" && mv -f "$tmp" "$RESULTS/$id/$f"; } ||
