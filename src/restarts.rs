@@ -485,9 +485,15 @@ fn training_clusters<'a>(
             let q = crate::model::cluster_posterior(&net, config.objective, &post)?;
             let rows = q.dim(0)?;
             let q = q.flatten_all()?.to_vec1::<f32>()?;
-            let usage = crate::metrics::Usage::from_q(&q, config.net.k)?;
-            max_sum += usage.mean_max_q * rows as f64;
-            clusters.extend(crate::metrics::argmax_rows(&q, config.net.k, rows)?);
+            let k = config.net.k;
+            let assign = crate::metrics::argmax_rows(&q, k, rows)?;
+            // Each row's max_k q(z=k|y) is its value at its argmax.
+            max_sum += assign
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| f64::from(q[i * k + a]))
+                .sum::<f64>();
+            clusters.extend(assign);
             Ok(())
         })?;
         let confidence = max_sum / clusters.len().max(1) as f64;

@@ -24,15 +24,40 @@ fn write_data(dir: &Path, n: usize, prefix: &str, seed: u64) {
     mnist::write_idx(dir, prefix, &images, 28, 28, &labels, false).unwrap();
 }
 
+/// The tiny data set in `root/mnist`: 120 training and 40 test images.
+fn tiny_mnist(root: &Path) {
+    let data = root.join("mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_data(&data, 120, "train", 1);
+    write_data(&data, 40, "t10k", 2);
+}
+
+fn script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh")
+}
+
+/// The row of `accuracy_table root/results` that starts with `start`.
+fn table_row(root: &Path, start: &str) -> String {
+    let table = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))
+        .arg(root.join("results"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(table.status.success(), "{text}");
+    text.lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no row `{start}` in\n{text}"))
+        .to_string()
+}
+
 fn protocol(root: &Path) -> std::process::Output {
     protocol_with(root, "t", "")
 }
 
 /// The script on the tiny data set, its runs tagged `tag`, with `more` flags.
 fn protocol_with(root: &Path, tag: &str, more: &str) -> std::process::Output {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh");
     let mut c = Command::new("bash");
-    c.arg(script)
+    c.arg(script())
         .env("GMVAE", env!("CARGO_BIN_EXE_gmvae"))
         .env("DATA_DIR", root.join("mnist"))
         .env("OUT", root.join("runs"))
@@ -57,10 +82,7 @@ fn protocol_with(root: &Path, tag: &str, more: &str) -> std::process::Output {
 #[test]
 fn protocol_runs_records_skips_and_tables_from_the_records() {
     let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_data(&data, 120, "train", 1);
-    write_data(&data, 40, "t10k", 2);
+    tiny_mnist(root.path());
 
     let out = protocol(root.path());
     let log =
@@ -96,22 +118,13 @@ fn protocol_runs_records_skips_and_tables_from_the_records() {
 
     // The run directories gone, the table still comes from the records.
     std::fs::remove_dir_all(root.path().join("runs")).unwrap();
-    let table = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))
-        .arg(root.path().join("results"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&table.stdout);
-    assert!(table.status.success(), "{text}");
-    let row = text
-        .lines()
-        .find(|l| l.starts_with("| fc"))
-        .unwrap_or_else(|| panic!("no fc row in\n{text}"));
+    let row = table_row(root.path(), "| fc");
     // 1 run, finished, 2 epochs (not marked as unfinished), K = 16, M = 1.
     assert!(row.contains("| 16 | 1 | 1 (1) | 2 |"), "{row}");
 
     // Unknown arguments are refused with the script's name.
     let bad = Command::new("bash")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh"))
+        .arg(script())
         .arg("snapshots")
         .output()
         .unwrap();
@@ -122,10 +135,7 @@ fn protocol_runs_records_skips_and_tables_from_the_records() {
 #[test]
 fn restarts_chosen_early_are_recorded_resumed_and_tabled() {
     let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("mnist");
-    std::fs::create_dir_all(&data).unwrap();
-    write_data(&data, 120, "train", 1);
-    write_data(&data, 40, "t10k", 2);
+    tiny_mnist(root.path());
     let flags = "--n-init 2 --restart-choice confidence --restart-epochs 1";
     let id = "acc-fc-k16-m1-r-s1";
     let out = protocol_with(root.path(), "r", flags);
@@ -164,9 +174,8 @@ fn restarts_chosen_early_are_recorded_resumed_and_tabled() {
     // A done.json gone from a run (a restart trained on after the choice) goes from its record.
     let other = 1 - kept;
     std::fs::remove_file(run.join(format!("restarts/{other}/done.json"))).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/accuracy/protocol.sh");
     let snap = Command::new("bash")
-        .arg(script)
+        .arg(script())
         .arg("snapshot")
         .env("OUT", root.path().join("runs"))
         .env("RESULTS", root.path().join("results"))
@@ -178,15 +187,9 @@ fn restarts_chosen_early_are_recorded_resumed_and_tabled() {
 
     // The table reads the records: the kept restart's row of its own recipe.
     std::fs::remove_dir_all(root.path().join("runs")).unwrap();
-    let table = Command::new(env!("CARGO_BIN_EXE_accuracy_table"))
-        .arg(root.path().join("results"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&table.stdout);
-    assert!(table.status.success(), "{text}");
-    let row = text
-        .lines()
-        .find(|l| l.contains("most confident of 2 restarts after 1 epoch"))
-        .unwrap_or_else(|| panic!("no row of the restarts in\n{text}"));
+    let row = table_row(
+        root.path(),
+        "| fc, lr 3e-4, most confident of 2 restarts after 1 epoch,",
+    );
     assert!(row.contains("| 16 | 1 | 1 (1) | 2 |"), "{row}");
 }

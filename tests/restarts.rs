@@ -108,6 +108,18 @@ fn numbers(run: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Runs `a` and `b` hold the same model, byte for byte.
+fn same_model(a: &Path, b: &Path) {
+    let m = "model.safetensors";
+    assert_eq!(
+        bytes(&a.join(m)),
+        bytes(&b.join(m)),
+        "{} vs {}",
+        a.display(),
+        b.display()
+    );
+}
+
 /// The first `n` restarts of runs `a` and `b` trained the same model and numbers.
 fn same_restarts(a: &Path, b: &Path, n: usize) {
     for r in 0..n {
@@ -115,11 +127,7 @@ fn same_restarts(a: &Path, b: &Path, n: usize) {
             a.join("restarts").join(r.to_string()),
             b.join("restarts").join(r.to_string()),
         );
-        assert_eq!(
-            bytes(&a.join("model.safetensors")),
-            bytes(&b.join("model.safetensors")),
-            "restart {r}"
-        );
+        same_model(&a, &b);
         assert_eq!(numbers(&a), numbers(&b), "restart {r}");
     }
 }
@@ -241,6 +249,15 @@ fn n_init_one_is_the_plain_run_and_restart_zero_repeats_it() {
 
 /// The components `gmvae predict` gives the rows of `data` under the model in `run`.
 fn predicted(run: &Path, data: &Path, out: &Path) -> Vec<usize> {
+    predict_rows(run, data, out)
+        .iter()
+        .map(|c| c[0] as usize)
+        .collect()
+}
+
+/// `gmvae predict`'s CSV for the rows of `data` under the model in `run`, as numbers (component,
+/// q_z_0.., x_mean.., label).
+fn predict_rows(run: &Path, data: &Path, out: &Path) -> Vec<Vec<f64>> {
     let mut args = os(&["predict", "--run"]);
     args.extend([
         run.into(),
@@ -254,7 +271,7 @@ fn predicted(run: &Path, data: &Path, out: &Path) -> Vec<usize> {
         .unwrap()
         .lines()
         .skip(1)
-        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
         .collect()
 }
 
@@ -368,35 +385,13 @@ fn resume_continues_every_unfinished_restart_then_chooses() {
         json(&cut.join("restarts.json")),
         json(&whole.join("restarts.json"))
     );
-    assert_eq!(
-        bytes(&cut.join("model.safetensors")),
-        bytes(&whole.join("model.safetensors"))
-    );
+    same_model(&cut, &whole);
     // A finished run resumed again has nothing to train and chooses the same.
     resume(&cut, &[]);
     assert_eq!(
         json(&cut.join("restarts.json")),
         json(&whole.join("restarts.json"))
     );
-}
-
-/// The rows of a `predict` CSV: each row's q(z=k|y) for K = 3.
-fn posteriors(run: &Path, data: &Path, out: &Path) -> Vec<[f64; 3]> {
-    predicted(run, data, out);
-    std::fs::read_to_string(out)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<f64> = l
-                .split(',')
-                .skip(1)
-                .take(3)
-                .map(|v| v.parse().unwrap())
-                .collect();
-            [c[0], c[1], c[2]]
-        })
-        .collect()
 }
 
 #[test]
@@ -425,13 +420,14 @@ fn confidence_keeps_the_most_confident_restart() {
     let mut confidence = Vec::new();
     for (r, entry) in restarts.iter().enumerate() {
         let dir = run.join("restarts").join(r.to_string());
-        let q = posteriors(&dir, &data, &d.path().join(format!("q{r}.csv")));
-        assert_eq!(q.len(), 150);
-        let mean = q
+        let rows = predict_rows(&dir, &data, &d.path().join(format!("q{r}.csv")));
+        assert_eq!(rows.len(), 150);
+        // q(z=k|y) for K = 3: the columns after the component.
+        let mean = rows
             .iter()
-            .map(|row| row.iter().cloned().fold(0.0, f64::max))
+            .map(|c| c[1..4].iter().cloned().fold(0.0, f64::max))
             .sum::<f64>()
-            / q.len() as f64;
+            / rows.len() as f64;
         let recorded = entry["confidence"].as_f64().unwrap();
         // predict's CSV rounds q to a few digits.
         assert!(
@@ -448,10 +444,7 @@ fn confidence_keeps_the_most_confident_restart() {
     );
     assert_eq!(rec["kept"], best, "confidence {confidence:?}");
     let kept = run.join("restarts").join(best.to_string());
-    assert_eq!(
-        bytes(&run.join("model.safetensors")),
-        bytes(&kept.join("model.safetensors"))
-    );
+    same_model(&run, &kept);
 }
 
 #[test]
@@ -490,10 +483,7 @@ fn restart_epochs_chooses_early_and_only_the_kept_restart_trains_on() {
             // Trained on from its epoch-2 checkpoint: the same numbers as training straight on.
             assert_eq!(epochs, 4);
             assert_eq!(numbers(&dir(&early)), numbers(&dir(&whole)));
-            assert_eq!(
-                bytes(&dir(&early).join("model.safetensors")),
-                bytes(&dir(&whole).join("model.safetensors"))
-            );
+            same_model(&dir(&early), &dir(&whole));
         } else {
             assert_eq!(epochs, 2, "restart {r} stops at the choice");
             assert_eq!(numbers(&dir(&early)), numbers(&dir(&short)));
@@ -517,10 +507,7 @@ fn restart_epochs_chooses_early_and_only_the_kept_restart_trains_on() {
     );
     assert_eq!(json(&cut.join("restarts.json")), rec);
     assert_eq!(numbers(&cut), numbers(&early));
-    assert_eq!(
-        bytes(&cut.join("model.safetensors")),
-        bytes(&early.join("model.safetensors"))
-    );
+    same_model(&cut, &early);
 }
 
 #[test]
